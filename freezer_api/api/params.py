@@ -1,0 +1,148 @@
+"""Request parsing shared by every resource: bodies, paging, filters."""
+
+import json
+
+import falcon
+
+from freezer_api import exceptions
+from freezer_api.domain import search
+
+MAX_DEPTH = 32
+QUERY_FILTERS = ("client_id", "session_id", "status", "time_after",
+                 "time_before")
+_JSON_TYPES = ("application/json", "application/x-www-form-urlencoded",
+               "text/plain")
+
+
+def _no_duplicates(pairs):
+    doc = {}
+    for key, value in pairs:
+        if key in doc:
+            raise exceptions.InvalidInput(
+                "Malformed JSON: the key %r appears twice" % key)
+        doc[key] = value
+    return doc
+
+
+def _reject_constant(name):
+    raise exceptions.InvalidInput("Malformed JSON: %s is not JSON" % name)
+
+
+def _depth(value):
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_DEPTH:
+                return depth
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def read_json(req, max_size, required=True):
+    """The parsed JSON body, or None when there is none and none is
+    required. Bodies may come with GET (upstream's search form)."""
+    length = req.content_length
+    if length is not None and length > max_size:
+        raise falcon.HTTPPayloadTooLarge(
+            title="Request body too large",
+            description="The body is %d bytes; at most %d are accepted."
+            % (length, max_size))
+    raw = req.bounded_stream.read(max_size + 1) if length != 0 else b""
+    if len(raw) > max_size:
+        raise falcon.HTTPPayloadTooLarge(
+            title="Request body too large",
+            description="At most %d bytes are accepted." % max_size)
+    if not raw.strip():
+        if required:
+            raise exceptions.InvalidInput(
+                "Empty request body. A valid JSON document is required.")
+        return None
+    content_type = (req.content_type or "").split(";")[0].strip().lower()
+    if content_type and content_type not in _JSON_TYPES and \
+            not content_type.endswith("+json"):
+        raise falcon.HTTPUnsupportedMediaType(
+            title="Unsupported media type",
+            description="The body must be application/json, not %s."
+            % content_type)
+    try:
+        text = raw.decode("utf-8")
+        doc = json.loads(text, object_pairs_hook=_no_duplicates,
+                         parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise exceptions.InvalidInput("Malformed JSON: not UTF-8")
+    except RecursionError:
+        raise exceptions.InvalidInput("Malformed JSON: nested too deeply")
+    except ValueError as exc:
+        raise exceptions.InvalidInput("Malformed JSON: %s" % exc)
+    if _depth(doc) > MAX_DEPTH:
+        raise exceptions.InvalidInput(
+            "The body is nested deeper than %d levels" % MAX_DEPTH)
+    return doc
+
+
+def read_object(req, max_size):
+    doc = read_json(req, max_size)
+    if not isinstance(doc, dict):
+        raise exceptions.InvalidInput("The body must be a JSON object.")
+    return doc
+
+
+def _int_param(req, name, default, minimum, maximum):
+    raw = req.get_param(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not minimum <= value <= maximum or \
+            not raw.strip().lstrip("-").isdigit():
+        raise falcon.HTTPBadRequest(
+            title="Invalid parameter",
+            description="The \"%s\" parameter is invalid. The value must "
+                        "be an integer from %d to %d." % (name, minimum,
+                                                         maximum))
+    return value
+
+
+def list_query(req, limits):
+    """The search of a list request: paging from the query string, filters
+    from the legacy GET body and from the query string."""
+    limit = _int_param(req, "limit", limits.default_limit, 1,
+                       limits.max_limit)
+    offset = _int_param(req, "offset", 0, 0, 10 ** 9)
+    body = read_json(req, limits.max_body_size, required=False)
+    params = {name: req.get_param(name) for name in QUERY_FILTERS}
+    return search.build_query(body, params, limit=limit, offset=offset)
+
+
+def bool_param(req, name):
+    raw = req.get_param(name)
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise falcon.HTTPBadRequest(
+        title="Invalid parameter",
+        description="The \"%s\" parameter must be true or false." % name)
+
+
+def if_match(req):
+    """The version named by ``If-Match`` (``"<n>"`` or ``n``), or None."""
+    raw = req.get_header("If-Match")
+    if raw is None or raw.strip() == "*":
+        return None
+    value = raw.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    if not value.isdigit():
+        raise exceptions.InvalidInput(
+            "If-Match must be a version as sent in ETag")
+    return int(value)

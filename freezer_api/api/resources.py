@@ -1,0 +1,156 @@
+"""Falcon resources. Each instance serves both /v1 (``project_id`` None)
+and /v2/{project_id}; nothing below here knows which version it is."""
+
+import falcon
+
+from freezer_api import exceptions
+from freezer_api import schemas
+from freezer_api.api import context
+from freezer_api.api import params
+from freezer_api.domain import kinds
+
+
+class Resource:
+    """What every resource gets: its service, the authorizer, limits."""
+
+    public = False
+
+    def __init__(self, kind, services, authorizer, limits):
+        self.kind = kind
+        self.id_field = kinds.ID_FIELDS[kind]
+        self.service = services.for_kind(kind)
+        self.authorizer = authorizer
+        self.limits = limits
+
+    def _caller(self, req, rule, project_id, all_projects=False):
+        self.authorizer.authorize(req, rule, project_id)
+        return context.caller(req, project_id, all_projects)
+
+    def _body(self, req, schema):
+        return schemas.validate(schema, params.read_object(
+            req, self.limits.max_body_size))
+
+
+class Collection(Resource):
+    """/{kind}: list (GET, with the legacy search body) and create."""
+
+    create_schema = {
+        kinds.BACKUPS: "backup_create", kinds.CLIENTS: "client_create",
+        kinds.JOBS: "job_create", kinds.ACTIONS: "action_create",
+        kinds.SESSIONS: "session_create",
+    }
+
+    def on_get(self, req, resp, project_id=None):
+        all_projects = self.kind == kinds.JOBS and \
+            params.bool_param(req, "all_projects")
+        if all_projects:
+            self.authorizer.authorize(req, "jobs:get_all_projects",
+                                      project_id)
+        caller = self._caller(req, self.kind + ":get_all", project_id,
+                              all_projects)
+        query = params.list_query(req, self.limits)
+        if self.kind not in kinds.TIME_FILTER_KINDS and (
+                query.time_after is not None or
+                query.time_before is not None):
+            raise exceptions.InvalidInput(
+                "time_after and time_before do not apply to %s" % self.kind)
+        resp.media = {self.kind: self.service.list(caller, query)}
+
+    def on_post(self, req, resp, project_id=None):
+        caller = self._caller(req, self.kind + ":create", project_id)
+        body = self._body(req, self.create_schema[self.kind])
+        if self.kind == kinds.CLIENTS and body.get("is_central"):
+            self.authorizer.authorize(req, "clients:create_central",
+                                      project_id)
+        doc_id, _version = self.service.create(caller, body)
+        resp.status = falcon.HTTP_201
+        resp.media = {self.id_field: doc_id}
+
+
+class Item(Resource):
+    """/{kind}/{id}: show and delete."""
+
+    def on_get(self, req, resp, doc_id, project_id=None):
+        caller = self._caller(req, self.kind + ":get", project_id)
+        doc = self.service.get(caller, doc_id)
+        resp.etag = '"%d"' % doc["_version"]
+        resp.media = doc
+
+    def on_delete(self, req, resp, doc_id, project_id=None):
+        caller = self._caller(req, self.kind + ":delete", project_id)
+        self.service.delete(caller, doc_id, params.if_match(req))
+        resp.status = falcon.HTTP_204
+
+
+class EditableItem(Item):
+    """/{kind}/{id} of jobs, actions and sessions: also PATCH, and POST to
+    create or replace by id."""
+
+    schemas = {
+        kinds.JOBS: ("job_patch", "job_create"),
+        kinds.ACTIONS: ("action_patch", "action_create"),
+        kinds.SESSIONS: ("session_patch", "session_create"),
+    }
+
+    def on_patch(self, req, resp, doc_id, project_id=None):
+        caller = self._caller(req, self.kind + ":update", project_id)
+        body = self._body(req, self.schemas[self.kind][0])
+        version = self.service.patch(caller, doc_id, body,
+                                     params.if_match(req))
+        resp.etag = '"%d"' % version
+        resp.media = {self.id_field: doc_id, "version": version}
+
+    def on_post(self, req, resp, doc_id, project_id=None):
+        caller = self._caller(req, self.kind + ":replace", project_id)
+        body = self._body(req, self.schemas[self.kind][1])
+        version = self.service.replace(caller, doc_id, body,
+                                       params.if_match(req))
+        resp.status = falcon.HTTP_201
+        resp.etag = '"%d"' % version
+        resp.media = {self.id_field: doc_id, "version": version}
+
+
+class JobEvent(Resource):
+    """/jobs/{id}/event: {"start"|"stop"|"abort": anything}."""
+
+    def on_post(self, req, resp, doc_id, project_id=None):
+        caller = self._caller(req, "jobs:event:create", project_id)
+        body = params.read_json(req, self.limits.max_body_size)
+        if not isinstance(body, dict) or len(body) != 1:
+            raise exceptions.InvalidInput(
+                "Bad event request format: send one of {\"start\": null}, "
+                "{\"stop\": null} or {\"abort\": null}")
+        (event, _value), = body.items()
+        if event not in ("start", "stop", "abort"):
+            raise exceptions.InvalidInput(
+                "Bad Action Method: %r is not start, stop or abort"
+                % (event,))
+        result = self.service.event(caller, doc_id, event)
+        resp.status = falcon.HTTP_202
+        resp.media = {"result": result}
+
+
+class SessionAction(Resource):
+    """/sessions/{id}/action: a member job starts or ends its run."""
+
+    def on_post(self, req, resp, doc_id, project_id=None):
+        caller = self._caller(req, "sessions:action:create", project_id)
+        body = self._body(req, "session_action")
+        (verb, arguments), = body.items()
+        result, tag = self.service.action(caller, doc_id, verb, arguments)
+        resp.status = falcon.HTTP_202
+        resp.media = {"result": result, "session_tag": tag}
+
+
+class SessionJob(Resource):
+    """/sessions/{id}/jobs/{job_id}: add (PUT) and remove (DELETE)."""
+
+    def on_put(self, req, resp, doc_id, job_id, project_id=None):
+        caller = self._caller(req, "sessions:job:add", project_id)
+        self.service.add_job(caller, doc_id, job_id)
+        resp.status = falcon.HTTP_204
+
+    def on_delete(self, req, resp, doc_id, job_id, project_id=None):
+        caller = self._caller(req, "sessions:job:remove", project_id)
+        self.service.remove_job(caller, doc_id, job_id)
+        resp.status = falcon.HTTP_204

@@ -1,0 +1,79 @@
+"""Unauthenticated documents: the version list and the health check, and
+the per-version home documents."""
+
+import json
+
+import falcon
+
+VERSIONS = {
+    "v1": {"id": "v1", "status": "DEPRECATED",
+           "updated": "2018-02-21T13:30:00"},
+    "v2": {"id": "v2", "status": "CURRENT",
+           "updated": "2018-02-21T13:30:00"},
+}
+
+
+class Versions:
+    public = True
+
+    def __init__(self, enabled):
+        self.enabled = tuple(enabled)
+
+    def on_get(self, req, resp):
+        base = req.prefix.rstrip("/") + "/"
+        resp.status = falcon.HTTP_300
+        resp.media = {"versions": [
+            dict(VERSIONS[v], links=[{"href": base + v + "/",
+                                      "rel": "self"}])
+            for v in self.enabled]}
+
+
+class Healthcheck:
+    public = True
+
+    def __init__(self, storage):
+        self.storage = storage
+
+    def on_get(self, req, resp):
+        self.storage.healthcheck()
+        resp.media = {"status": "OK"}
+
+    on_head = on_get
+
+
+def _home(resources):
+    return {"resources": {
+        "rel/" + name: {
+            "href-template": template,
+            "href-vars": href_vars,
+            "hints": {"allow": allow,
+                      "formats": {"application/json": {}}},
+        } for name, template, href_vars, allow in resources}}
+
+
+def _homedoc(prefix):
+    names = [("backups", "backup_id", ["GET", "DELETE"]),
+             ("clients", "client_id", ["GET", "DELETE"]),
+             ("jobs", "job_id", ["GET", "PATCH", "POST", "DELETE"]),
+             ("actions", "action_id", ["GET", "PATCH", "POST", "DELETE"]),
+             ("sessions", "session_id", ["GET", "PATCH", "POST", "DELETE"])]
+    entries = []
+    pvars = {"project_id": "param/project_id"} if "{" in prefix else {}
+    for name, id_name, allow in names:
+        entries.append((name, prefix + "/" + name + "{?limit,offset}",
+                        dict(pvars), ["GET", "POST"]))
+        entries.append((name[:-1], "%s/%s/{%s}" % (prefix, name, id_name),
+                        dict(pvars, **{id_name: "param/" + id_name}),
+                        allow))
+    return json.dumps(_home(entries), indent=4)
+
+
+class HomeDocument:
+    """GET /v1 and /v2: a JSON home document listing the resources."""
+
+    def __init__(self, prefix):
+        self.body = _homedoc(prefix).encode()
+
+    def on_get(self, req, resp):
+        resp.content_type = "application/json-home"
+        resp.data = self.body

@@ -1,0 +1,99 @@
+"""The one WSGI application factory."""
+
+import logging
+import re
+import time
+import uuid
+
+import falcon
+from oslo_middleware import request_id
+
+from freezer_api import exceptions
+from freezer_api import services as services_module
+from freezer_api import storage as storage_module
+from freezer_api.api import context
+from freezer_api.api import errors
+from freezer_api.api import routes
+from freezer_api.api import versions
+
+LOG = logging.getLogger(__name__)
+PUBLIC_PATHS = ("/", "/healthcheck")
+_SLASHES = re.compile(r"//+")
+
+
+def _clock():
+    return int(time.time())
+
+
+def _new_id():
+    return uuid.uuid4().hex
+
+
+def needs_auto_upgrade(conf):
+    if conf.storage.auto_upgrade is not None:
+        return conf.storage.auto_upgrade
+    return conf.storage.driver == "sqlalchemy" and \
+        (conf.database.connection or "").startswith("sqlite")
+
+
+def create_app(conf, storage=None, clock=None, new_id=None):
+    """Build the WSGI application from a parsed ``conf``.
+
+    ``storage``, ``clock`` and ``new_id`` may be injected (tests); by
+    default the driver named by ``[storage] driver`` is loaded (and, for
+    the embedded SQLite default, its schema created or upgraded).
+    """
+    if storage is None:
+        storage = storage_module.load_driver(conf)
+        if needs_auto_upgrade(conf):
+            storage.upgrade()
+    enabled = [v for v, on in (("v1", conf.enable_v1_api),
+                               ("v2", conf.enable_v2_api)) if on]
+    if not enabled:
+        raise exceptions.FreezerError("enable_v1_api and enable_v2_api are "
+                                      "both off: nothing to serve")
+    services = services_module.Services(
+        storage, clock or _clock, new_id or _new_id,
+        max_retries=conf.api.max_write_retries)
+    authorizer = context.Authorizer(conf)
+
+    app = falcon.App(middleware=[context.RequireJSON(),
+                                 context.ContextMiddleware(
+                                     conf.auth_strategy)])
+    app.req_options.strip_url_path_trailing_slash = True
+    app.req_options.keep_blank_qs_values = False
+    app.req_options.auto_parse_qs_csv = False
+    errors.install(app)
+
+    app.add_route("/", versions.Versions(enabled))
+    app.add_route("/healthcheck", versions.Healthcheck(storage))
+    for version in enabled:
+        home = versions.HomeDocument(routes.PREFIXES[version])
+        app.add_route("/" + version, home)
+    routes.mount(app, enabled, services, authorizer, conf.api)
+
+    protected = app
+    if conf.auth_strategy == "keystone":
+        from keystonemiddleware import auth_token
+        protected = auth_token.AuthProtocol(
+            app, {"oslo_config_config": conf})
+    else:
+        LOG.warning("auth_strategy = noauth: X-User-Id, X-Project-Id and "
+                    "X-Roles are trusted as sent. Never expose this "
+                    "server beyond a trusted host.")
+
+    def dispatch(environ, start_response):
+        path = environ.get("PATH_INFO") or "/"
+        if "//" in path:
+            path = environ["PATH_INFO"] = _SLASHES.sub("/", path)
+        if path.rstrip("/") in ("", "/healthcheck"):
+            return app(environ, start_response)
+        return protected(environ, start_response)
+
+    with_request_id = request_id.RequestId(dispatch)
+
+    def application(environ, start_response):
+        return with_request_id(environ, start_response)
+
+    application.storage = storage  # for tools that need the driver
+    return application

@@ -1,0 +1,49 @@
+"""[DEFAULT] server options and [api] request limits."""
+
+from oslo_config import cfg
+
+DEFAULT_OPTS = [
+    cfg.HostAddressOpt(
+        "bind_host", default="0.0.0.0",
+        help="Address the freezer-api server listens on."),
+    cfg.PortOpt("bind_port", default=9090,
+                help="Port the freezer-api server listens on."),
+    cfg.StrOpt(
+        "auth_strategy", default="keystone", choices=("keystone", "noauth"),
+        help="keystone: keystonemiddleware auth_token validates every "
+             "request (configured in [keystone_authtoken]). noauth: the "
+             "X-User-Id, X-Project-Id and X-Roles headers are trusted as "
+             "sent; for local development only."),
+    cfg.BoolOpt("enable_v1_api", default=True,
+                help="Serve the v1 API under /v1 (user-scoped)."),
+    cfg.BoolOpt("enable_v2_api", default=True,
+                help="Serve the v2 API under /v2/{project_id} "
+                     "(project-scoped)."),
+]
+
+API_GROUP = "api"
+API_OPTS = [
+    cfg.IntOpt("workers", default=2, min=1,
+               help="Number of gunicorn worker processes started by the "
+                    "freezer-api command."),
+    cfg.IntOpt("worker_timeout", default=60, min=1,
+               help="Seconds a gunicorn worker may spend on one request."),
+    cfg.IntOpt("default_limit", default=10, min=1,
+               help="Page size of list requests that give no limit."),
+    cfg.IntOpt("max_limit", default=1000, min=1,
+               help="Largest page size a list request may ask for."),
+    cfg.IntOpt("max_body_size", default=1024 * 1024, min=1024,
+               help="Largest request body accepted, in bytes (413 above)."),
+    cfg.IntOpt("max_write_retries", default=50, min=1,
+               help="How many times a write that lost a compare-and-set "
+                    "race is retried before the request gets 409."),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(DEFAULT_OPTS)
+    conf.register_opts(API_OPTS, group=API_GROUP)
+
+
+def list_opts():
+    return [("DEFAULT", DEFAULT_OPTS), (API_GROUP, API_OPTS)]

@@ -1,0 +1,26 @@
+"""[storage]: which driver keeps the documents."""
+
+from oslo_config import cfg
+
+GROUP = "storage"
+OPTS = [
+    cfg.StrOpt(
+        "driver", default="sqlalchemy",
+        choices=("sqlalchemy", "elasticsearch"),
+        help="Storage driver: sqlalchemy ([database] connection: SQLite, "
+             "PostgreSQL, MariaDB/MySQL) or elasticsearch ([elasticsearch] "
+             "options: Elasticsearch or OpenSearch)."),
+    cfg.BoolOpt(
+        "auto_upgrade", default=None,
+        help="Create or migrate the schema when the service starts. "
+             "Unset: only for an embedded SQLite database; run "
+             "'freezer-manage db sync' for the others."),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts():
+    return [(GROUP, OPTS)]

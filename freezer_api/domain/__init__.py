@@ -1,0 +1,1 @@
+"""Pure-Python rules of the Freezer API: no falcon, storage or config here."""

@@ -1,0 +1,296 @@
+"""JSON Schemas of every request body and stored document.
+
+The constraints restate upstream freezer-api's (same field names, enums and
+patterns) with its holes closed: arrays and objects are typed, ids are
+matched whole (no trailing newline), sizes are bounded. ``validate(name,
+doc)`` raises InvalidInput naming the offending field. The OpenAPI document
+is generated from these same dicts.
+"""
+
+import re
+
+import jsonschema
+
+from freezer_api import exceptions
+
+SUPPORTED_ACTIONS = ["backup", "restore", "info", "admin", "exec"]
+SUPPORTED_MODES = ["fs", "mongo", "mysql", "sqlserver", "cinder", "glance",
+                   "cindernative", "nova"]
+SUPPORTED_STORAGES = ["local", "swift", "ssh", "s3", "ftp", "ftps"]
+SUPPORTED_ENGINES = ["tar", "rsync", "rsyncv2", "nova", "osbrick", "glance"]
+
+ID_RE = re.compile(r"[\w-]{1,255}")
+_LABEL = r"[a-zA-Z\d](?:[a-zA-Z\d-]{0,61}[a-zA-Z\d])?"
+CLIENT_ID_RE = re.compile(r"(?:[\w-]+_)?%s(?:\.%s)*" % (_LABEL, _LABEL))
+ISO_DATE = (r"^-?\d{4,}-(1[0-2]|0[1-9])-(3[01]|0[1-9]|[12]\d)"
+            r"T(2[0-3]|[01]\d):([0-5]\d):([0-5]\d)(\.\d+)?"
+            r"(Z|[+-](2[0-3]|[01]\d):[0-5]\d)?$")
+
+FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
+
+
+@FORMAT_CHECKER.checks("freezer-id")
+def _is_id(value):
+    return not isinstance(value, str) or bool(ID_RE.fullmatch(value))
+
+
+@FORMAT_CHECKER.checks("freezer-id-or-empty")
+def _is_id_or_empty(value):
+    return not isinstance(value, str) or value == "" or \
+        bool(ID_RE.fullmatch(value))
+
+
+@FORMAT_CHECKER.checks("client-id")
+def _is_client_id(value):
+    return not isinstance(value, str) or (
+        len(value) <= 255 and bool(CLIENT_ID_RE.fullmatch(value)))
+
+
+ID = {"type": "string", "format": "freezer-id", "minLength": 1,
+      "maxLength": 255}
+OPTIONAL_ID = {"type": "string", "format": "freezer-id-or-empty",
+               "maxLength": 255}
+TEXT = {"type": "string", "maxLength": 65535}
+NAME = {"type": "string", "maxLength": 1024}
+EPOCH = {"type": "integer", "minimum": -1, "maximum": 2 ** 53}
+COUNT = {"type": "integer", "minimum": 0, "maximum": 2 ** 31}
+WORD = {"type": "string", "pattern": r"^[\w-]+$", "maxLength": 255}
+
+SCHEDULE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "time_created": EPOCH,
+        "time_started": EPOCH,
+        "time_ended": EPOCH,
+        "event": {"enum": ["", "stop", "start", "abort", "remove"]},
+        "status": {"enum": ["", "completed", "stop", "scheduled",
+                            "running", "aborting", "removed"]},
+        "result": {"enum": ["", "success", "fail", "aborted"]},
+        "schedule_date": {"type": "string", "pattern": ISO_DATE},
+        "schedule_start_date": {"type": "string", "pattern": ISO_DATE},
+        "schedule_end_date": {"type": "string", "pattern": ISO_DATE},
+        "schedule_interval": {
+            "type": "string",
+            "pattern": r"^(continuous|\d{1,9} (weeks|days|hours|minutes|"
+                       r"seconds))$"},
+        "schedule_year": {"type": "string", "pattern": r"^\d{4}$"},
+        **{"schedule_" + f: {"type": "string", "maxLength": 255}
+           for f in ("month", "day", "week", "day_of_week", "hour",
+                     "minute", "second")},
+        "current_pid": {"type": "integer", "minimum": 0,
+                        "maximum": 2 ** 31},
+    },
+}
+
+FREEZER_ACTION = {
+    "type": "object",
+    "additionalProperties": True,
+    "properties": {
+        "action": WORD,
+        "mode": WORD,
+        "path_to_backup": TEXT,
+        "backup_name": NAME,
+        "container": NAME,
+        "restore_abs_path": TEXT,
+    },
+}
+
+JOB_ACTION = {
+    "type": "object",
+    "additionalProperties": True,
+    "required": ["freezer_action"],
+    "properties": {
+        "freezer_action": FREEZER_ACTION,
+        "max_retries": COUNT,
+        "max_retries_interval": COUNT,
+        "mandatory": {"type": "boolean"},
+        "action_id": OPTIONAL_ID,
+        "user_id": ID,
+        "project_id": OPTIONAL_ID,
+    },
+}
+
+_JOB_PROPERTIES = {
+    "job_id": ID,
+    "user_id": ID,
+    "project_id": OPTIONAL_ID,
+    "client_id": {"type": "string", "format": "client-id", "minLength": 1,
+                  "maxLength": 255},
+    "description": TEXT,
+    "job_actions": {"type": "array", "items": JOB_ACTION, "maxItems": 100},
+    "job_schedule": SCHEDULE,
+    "session_id": OPTIONAL_ID,
+    "session_tag": {"type": "integer", "minimum": 0, "maximum": 2 ** 53},
+    "session_name": NAME,
+    "user_credentials": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["trust_id", "trustor_user_id"],
+        "properties": {"trust_id": NAME, "trustor_user_id": ID},
+    },
+    "_version": {"type": "integer"},
+}
+
+
+def _job(required, defaults=False):
+    props = dict(_JOB_PROPERTIES)
+    if defaults:
+        props["action_defaults"] = {"type": "object"}
+    return {"type": "object", "additionalProperties": False,
+            "required": required, "properties": props}
+
+
+ACTION_PROPERTIES = {
+    "action_id": ID,
+    "user_id": ID,
+    "project_id": OPTIONAL_ID,
+    "freezer_action": FREEZER_ACTION,
+    "max_retries": COUNT,
+    "max_retries_interval": COUNT,
+    "mandatory": {"type": "boolean"},
+    "_version": {"type": "integer"},
+}
+
+SESSION_PROPERTIES = {
+    "session_id": ID,
+    "user_id": ID,
+    "project_id": OPTIONAL_ID,
+    "session_tag": {"type": "integer", "minimum": 0, "maximum": 2 ** 53},
+    "description": TEXT,
+    "hold_off": {"type": "integer", "minimum": 0, "maximum": 2 ** 31},
+    "schedule": SCHEDULE,
+    "status": {"type": "string", "maxLength": 32},
+    "result": {"type": "string", "maxLength": 32},
+    "time_start": EPOCH,
+    "time_end": EPOCH,
+    "time_started": EPOCH,
+    "time_ended": EPOCH,
+    "jobs": {"type": ["object", "array"]},
+    "_version": {"type": "integer"},
+}
+
+
+def _strings(values):
+    return {"type": "array", "maxItems": 64,
+            "items": {"enum": values}}
+
+
+CLIENT_INFO = {
+    "type": "object",
+    "additionalProperties": True,
+    "required": ["client_id"],
+    "properties": {
+        "client_id": _JOB_PROPERTIES["client_id"],
+        "hostname": {"type": "string", "minLength": 1, "maxLength": 255},
+        "description": TEXT,
+        "uuid": {"type": "string", "maxLength": 255},
+        "config_id": {"type": "string", "maxLength": 255},
+        "supported_actions": _strings(SUPPORTED_ACTIONS),
+        "supported_modes": _strings(SUPPORTED_MODES),
+        "supported_storages": _strings(SUPPORTED_STORAGES),
+        "supported_engines": _strings(SUPPORTED_ENGINES),
+        "is_central": {"type": "boolean"},
+    },
+}
+
+BACKUP_METADATA = {
+    "type": "object",
+    "additionalProperties": True,
+    "required": ["container", "hostname", "backup_name"],
+    "properties": {
+        "container": {"type": "string", "minLength": 1, "maxLength": 1024},
+        "hostname": {"type": "string", "minLength": 1, "maxLength": 1024},
+        "backup_name": {"type": "string", "minLength": 1,
+                        "maxLength": 1024},
+        "job_id": OPTIONAL_ID,
+        "time_stamp": {"type": "integer"},
+    },
+}
+
+JOB_EVENT = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "propertyNames": {"enum": ["start", "stop", "abort"]},
+}
+
+_TAG = {"type": "integer", "minimum": 0, "maximum": 2 ** 53}
+SESSION_ACTION = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "properties": {
+        "start": {
+            "type": "object",
+            "required": ["job_id", "current_tag"],
+            "properties": {"job_id": ID, "current_tag": _TAG},
+        },
+        "end": {
+            "type": "object",
+            "required": ["job_id", "result"],
+            "properties": {"job_id": ID, "current_tag": _TAG,
+                           "result": {"type": "string", "minLength": 1,
+                                      "maxLength": 32}},
+        },
+    },
+    "propertyNames": {"enum": ["start", "end"]},
+}
+
+SCHEMAS = {
+    "job_create": _job(["client_id", "job_actions"], defaults=True),
+    "job_patch": _job([], defaults=True),
+    "job": _job(["job_id", "user_id", "client_id", "job_actions",
+                 "job_schedule"]),
+    "action_create": {"type": "object", "additionalProperties": True,
+                      "required": ["freezer_action"],
+                      "properties": ACTION_PROPERTIES},
+    "action_patch": {"type": "object", "additionalProperties": True,
+                     "properties": ACTION_PROPERTIES},
+    "session_create": {"type": "object", "additionalProperties": True,
+                       "required": ["schedule"],
+                       "properties": SESSION_PROPERTIES},
+    "session_patch": {"type": "object", "additionalProperties": True,
+                      "properties": SESSION_PROPERTIES},
+    "client_create": CLIENT_INFO,
+    "backup_create": BACKUP_METADATA,
+    "job_event": JOB_EVENT,
+    "session_action": SESSION_ACTION,
+}
+
+_VALIDATORS = {}
+for _name, _schema in SCHEMAS.items():
+    jsonschema.Draft202012Validator.check_schema(_schema)
+    _VALIDATORS[_name] = jsonschema.Draft202012Validator(
+        _schema, format_checker=FORMAT_CHECKER)
+
+_FORMAT_TEXT = {
+    "freezer-id": "must be 1 to 255 letters, digits, '_' or '-'",
+    "freezer-id-or-empty": "must be empty or 1 to 255 letters, digits, "
+                           "'_' or '-'",
+    "client-id": "must be a host name, optionally prefixed by "
+                 "'<project>_'",
+}
+
+
+def _describe(error):
+    path = ".".join(str(p) for p in error.absolute_path) or "body"
+    if error.validator == "format":
+        return "%s %s" % (path, _FORMAT_TEXT.get(error.validator_value,
+                                                  "has a bad format"))
+    if error.validator == "additionalProperties":
+        return "%s: %s" % (path, error.message)
+    message = error.message
+    if len(message) > 300:
+        message = message[:300] + "..."
+    return "%s: %s" % (path, message)
+
+
+def validate(name, doc):
+    """Raise InvalidInput describing the first violation of schema
+    ``name`` (the most relevant one, by jsonschema's own ranking)."""
+    error = jsonschema.exceptions.best_match(
+        _VALIDATORS[name].iter_errors(doc))
+    if error is not None:
+        raise exceptions.InvalidInput(_describe(error))
+    return doc

@@ -1,0 +1,56 @@
+"""Actions: reusable freezer-agent invocations (also embedded in jobs)."""
+
+from freezer_api import exceptions
+from freezer_api import schemas
+from freezer_api.domain import documents
+from freezer_api.domain import kinds
+from freezer_api.services import base
+from freezer_api.storage import base as storage_base
+
+SERVER_FIELDS = ("action_id", "user_id", "project_id", "_version")
+
+
+class ActionService(base.DocumentService):
+    kind = kinds.ACTIONS
+
+    def _stamp(self, caller, body, action_id):
+        doc = documents.without(body, SERVER_FIELDS)
+        doc.update(action_id=action_id, user_id=caller.user_id,
+                   project_id=caller.owner_project)
+        return doc
+
+    def create(self, caller, body):
+        doc = self._stamp(caller, body, body.get("action_id") or
+                          self.new_id())
+        self.storage.apply([storage_base.Insert(self.kind, doc)])
+        return doc["action_id"], 1
+
+    def replace(self, caller, action_id, body, if_match=None):
+        schemas.validate("action_create",
+                         dict(body, action_id=action_id))
+
+        def plan():
+            record = self.find(caller, action_id)
+            if record is None:
+                if if_match is not None:
+                    raise exceptions.PreconditionFailed(
+                        "No version of %s exists" % action_id)
+                doc = self._stamp(caller, body, action_id)
+                return [storage_base.Insert(self.kind, doc)], 1
+            self.check_version(record, if_match)
+            doc = self._stamp(caller, body, action_id)
+            return [storage_base.Update(record, doc)], record.version + 1
+        return self._transact(plan)
+
+    def patch(self, caller, action_id, body, if_match=None):
+        patch = documents.without(body, SERVER_FIELDS)
+
+        def plan():
+            record = self.storage.get(self.kind, caller.scope, action_id)
+            self.check_version(record, if_match)
+            doc = documents.deep_merge(record.doc, patch)
+            schemas.validate("action_create", doc)
+            if doc == record.doc:
+                return [], record.version
+            return [storage_base.Update(record, doc)], record.version + 1
+        return self._transact(plan)

@@ -1,0 +1,124 @@
+"""The storage driver interface.
+
+A driver keeps JSON documents of five kinds (``freezer_api.domain.kinds``),
+each owned by a user and a project, each with an integer version that goes
+up by one on every write. Reads take a ``Scope``; writes are a list of
+operations applied together by ``apply``: all of them or none (the SQL
+driver uses one transaction; the search-engine driver, which has no
+multi-document transactions, documents its own guarantee). Every update and
+delete names the version it read, so concurrent writers are detected instead
+of silently overwriting each other: this is the compare-and-set that the
+session rules rely on.
+
+Drivers raise only ``freezer_api.exceptions`` (NotFound, AlreadyExists,
+VersionConflict, StorageUnavailable); never HTTP errors, never ``{}`` for
+"missing".
+"""
+
+import abc
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """Which documents a request may see.
+
+    v1 scopes by user (``user_id`` set, ``project_id`` None), v2 by project
+    (``project_id`` set, ``user_id`` None); ``all_projects`` lifts both.
+    ``prefer_project`` breaks the tie
+    when a v1 user owns the same id in two projects.
+    """
+
+    user_id: str | None = None
+    project_id: str | None = None
+    prefer_project: str | None = None
+    all_projects: bool = False  # an admin listing across every project
+
+    def __post_init__(self):
+        if self.user_id is None and self.project_id is None and \
+                not self.all_projects:
+            raise ValueError("a scope needs a user or a project")
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """A stored document as read, with the version it was read at."""
+
+    kind: str
+    doc: dict
+    version: int
+    key: object  # the driver's own handle on this document
+
+
+@dataclasses.dataclass(frozen=True)
+class Insert:
+    """Create a document; AlreadyExists if its id is taken in its project."""
+
+    kind: str
+    doc: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Update:
+    """Replace ``record`` with ``doc`` if it is still at ``record.version``."""
+
+    record: Record
+    doc: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Delete:
+    """Delete ``record`` if it is still at ``record.version``."""
+
+    record: Record
+
+
+class StorageDriver(abc.ABC):
+    """What the services need from a backend; see the module docstring."""
+
+    name = "base"
+
+    @abc.abstractmethod
+    def get(self, kind, scope, doc_id):
+        """Return the ``Record`` of ``doc_id``.
+
+        :raises NotFound: absent, or not in ``scope``.
+        :raises StorageUnavailable:
+        """
+
+    @abc.abstractmethod
+    def search(self, kind, scope, query):
+        """Return the documents (dicts) of ``kind`` in ``scope`` matching
+        ``query`` (``freezer_api.domain.search.Query``), oldest first,
+        paged by ``query.limit``/``query.offset``.
+
+        :raises StorageUnavailable:
+        """
+
+    @abc.abstractmethod
+    def apply(self, operations):
+        """Apply ``Insert``/``Update``/``Delete`` operations together.
+
+        Returns the new version of each operation's document, in order
+        (None for a delete).
+
+        :raises AlreadyExists: an Insert's id is taken in its project.
+        :raises VersionConflict: an Update or Delete found another version
+            (or no document): nothing was written, read again and retry.
+        :raises StorageUnavailable:
+        """
+
+    @abc.abstractmethod
+    def healthcheck(self):
+        """Raise StorageUnavailable if the backend cannot serve requests."""
+
+    @abc.abstractmethod
+    def upgrade(self):
+        """Create or migrate the schema (tables, indexes, mappings)."""
+
+    def close(self):
+        """Release connections."""
+
+    def count(self, kind):
+        """Total number of documents of ``kind`` (operators' tools)."""
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""SQL storage driver: SQLite (embedded default), PostgreSQL, MariaDB/MySQL."""
