@@ -136,7 +136,15 @@ _JOB_PROPERTIES = {
 def _job(required, defaults=False):
     props = dict(_JOB_PROPERTIES)
     if defaults:
+        # A request body may leave keys of an action null for
+        # action_defaults to fill; the stored form ("job") is checked
+        # strictly after that expansion.
         props["action_defaults"] = {"type": "object"}
+        props["job_actions"] = {
+            "type": "array", "maxItems": 100,
+            "items": dict(JOB_ACTION, properties=dict(
+                JOB_ACTION["properties"],
+                freezer_action={"type": "object"}))}
     return {"type": "object", "additionalProperties": False,
             "required": required, "properties": props}
 

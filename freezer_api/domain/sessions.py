@@ -136,15 +136,15 @@ def member_entry(job):
 def attach(session, job):
     """Add ``job`` to ``session``: returns (new session, new job). The job
     takes the session's id, tag and schedule (merged over its own)."""
-    new_session_doc = copy.deepcopy(session)
-    if not isinstance(new_session_doc.get("jobs"), dict):
-        new_session_doc["jobs"] = {}
-    new_session_doc["jobs"][job["job_id"]] = member_entry(job)
     new_job = documents.deep_merge(job, {
         "session_id": session["session_id"],
         "session_tag": int(session.get("session_tag") or 0),
         "job_schedule": session.get("schedule") or {},
     })
+    new_session_doc = copy.deepcopy(session)
+    if not isinstance(new_session_doc.get("jobs"), dict):
+        new_session_doc["jobs"] = {}
+    new_session_doc["jobs"][job["job_id"]] = member_entry(new_job)
     return new_session_doc, new_job
 
 

@@ -1,0 +1,300 @@
+"""The life cycle of every resource over HTTP, on v1 and v2."""
+
+
+def test_versions_document_lists_both_versions(api):
+    result = api.client.simulate_get("/")
+    assert result.status_code == 300
+    ids = [v["id"] for v in result.json["versions"]]
+    assert ids == ["v1", "v2"]
+    assert result.json["versions"][0]["links"][0]["href"].endswith("/v1/")
+
+
+def test_versions_document_needs_no_identity_and_ignores_query(api):
+    result = api.client.simulate_get("/", query_string="x=1")
+    assert result.status_code == 300
+    for version in result.json["versions"]:
+        assert "?" not in version["links"][0]["href"]
+
+
+def test_home_document(api):
+    result = api.client.simulate_get("/" + api.version,
+                                     headers=api.headers())
+    assert result.status_code == 200
+    assert result.headers["content-type"] == "application/json-home"
+    assert "rel/jobs" in result.json["resources"]
+
+
+def test_healthcheck(api):
+    result = api.client.simulate_get("/healthcheck")
+    assert result.status_code == 200
+    assert result.json == {"status": "OK"}
+
+
+def test_client_register_list_show_delete(api):
+    body = {"client_id": api.project + "_web1", "hostname": "web1",
+            "description": "web server",
+            "supported_actions": ["backup", "restore"]}
+    result = api.post("/clients", body)
+    assert result.status_code == 201
+    assert result.json == {"client_id": api.project + "_web1"}
+
+    listed = api.get("/clients").json["clients"]
+    assert len(listed) == 1
+    client = listed[0]
+    assert client["client"]["hostname"] == "web1"
+    assert client["client"]["uuid"]
+    assert client["user_id"] == api.user
+
+    shown = api.get("/clients/" + api.project + "_web1")
+    assert shown.status_code == 200
+    assert shown.json["client"]["description"] == "web server"
+
+    # Re-registering refreshes the registration (agents do it at start).
+    body["description"] = "new description"
+    again = api.post("/clients", body)
+    assert again.status_code == 201
+    shown = api.get("/clients/" + api.project + "_web1").json
+    assert shown["client"]["description"] == "new description"
+    assert shown["client"]["uuid"] == client["client"]["uuid"]
+    assert len(api.get("/clients").json["clients"]) == 1
+
+    assert api.delete("/clients/" + api.project + "_web1").status_code == 204
+    assert api.get("/clients/" + api.project + "_web1").status_code == 404
+    assert api.delete("/clients/" + api.project + "_web1").status_code == 404
+
+
+def test_backup_create_list_show_delete(api):
+    meta = {"container": "c1", "hostname": "web1", "backup_name": "etc",
+            "time_stamp": 1700000100, "level": 0, "job_id": "j1"}
+    result = api.post("/backups", meta)
+    assert result.status_code == 201
+    backup_id = result.json["backup_id"]
+    assert len(backup_id) == 32
+
+    shown = api.get("/backups/" + backup_id)
+    assert shown.status_code == 200
+    assert shown.json["backup_metadata"] == meta
+    assert shown.json["user_id"] == api.user
+    assert shown.json["backup_id"] == backup_id
+
+    assert [b["backup_id"] for b in api.get("/backups").json["backups"]] \
+        == [backup_id]
+    assert api.delete("/backups/" + backup_id).status_code == 204
+    assert api.get("/backups/" + backup_id).status_code == 404
+
+
+def test_backup_requires_its_keys(api):
+    result = api.post("/backups", {"container": "c", "hostname": "h"})
+    assert result.status_code == 400
+    assert "backup_name" in result.json["description"]
+
+
+def test_action_create_show_patch_replace_delete(api):
+    result = api.post("/actions", {"freezer_action": {
+        "action": "backup", "mode": "fs", "path_to_backup": "/home"},
+        "max_retries": 3})
+    assert result.status_code == 201
+    action_id = result.json["action_id"]
+
+    shown = api.get("/actions/" + action_id).json
+    assert shown["freezer_action"]["path_to_backup"] == "/home"
+    assert shown["max_retries"] == 3
+    assert shown["_version"] == 1
+
+    patched = api.patch("/actions/" + action_id,
+                        {"freezer_action": {"path_to_backup": "/srv"}})
+    assert patched.status_code == 200
+    assert patched.json == {"action_id": action_id, "version": 2}
+    shown = api.get("/actions/" + action_id).json
+    # PATCH merges: what it does not name stays.
+    assert shown["freezer_action"] == {"action": "backup", "mode": "fs",
+                                       "path_to_backup": "/srv"}
+    assert shown["max_retries"] == 3
+
+    replaced = api.post("/actions/" + action_id,
+                        {"freezer_action": {"action": "restore"}})
+    assert replaced.status_code == 201
+    assert replaced.json == {"action_id": action_id, "version": 3}
+    shown = api.get("/actions/" + action_id).json
+    assert shown["freezer_action"] == {"action": "restore"}
+    assert "max_retries" not in shown
+
+    assert api.delete("/actions/" + action_id).status_code == 204
+    assert api.get("/actions/" + action_id).status_code == 404
+
+
+def test_action_create_honours_a_given_id(api):
+    result = api.post("/actions", {"action_id": "my-action",
+                                   "freezer_action": {"action": "info"}})
+    assert result.status_code == 201
+    assert result.json["action_id"] == "my-action"
+    again = api.post("/actions", {"action_id": "my-action",
+                                  "freezer_action": {"action": "info"}})
+    assert again.status_code == 409
+
+
+def test_replace_creates_when_missing(api):
+    result = api.post("/actions/new-one", {"freezer_action": {"a": 1}})
+    assert result.status_code == 201
+    assert result.json == {"action_id": "new-one", "version": 1}
+    assert api.get("/actions/new-one").status_code == 200
+
+
+def test_job_create_show_list_patch_delete(api, clock):
+    client_id = api.client_id()
+    job_id = api.job(client_id)
+    job = api.get("/jobs/" + job_id).json
+    assert job["job_id"] == job_id
+    assert job["client_id"] == client_id
+    assert job["user_id"] == api.user
+    assert job["job_schedule"]["time_created"] == clock.now
+    assert job["job_schedule"]["time_started"] == -1
+    assert job["job_schedule"]["time_ended"] == -1
+    assert job["session_id"] == "" and job["session_tag"] == 0
+    # The embedded action is stored as an action and given an id.
+    action_id = job["job_actions"][0]["action_id"]
+    action = api.get("/actions/" + action_id).json
+    assert action["freezer_action"]["path_to_backup"] == "/etc"
+
+    # PATCH without job_schedule keeps the schedule (upstream wiped it).
+    result = api.patch("/jobs/" + job_id, {"description": "renamed"})
+    assert result.status_code == 200
+    assert result.json == {"job_id": job_id, "version": 2}
+    job = api.get("/jobs/" + job_id).json
+    assert job["description"] == "renamed"
+    assert job["job_schedule"]["schedule_interval"] == "1 days"
+
+    # PATCH of one schedule key merges into the schedule.
+    api.patch("/jobs/" + job_id, {"job_schedule": {"status": "scheduled"}})
+    job = api.get("/jobs/" + job_id).json
+    assert job["job_schedule"]["status"] == "scheduled"
+    assert job["job_schedule"]["schedule_interval"] == "1 days"
+
+    assert [j["job_id"] for j in api.get("/jobs").json["jobs"]] == [job_id]
+    assert api.delete("/jobs/" + job_id).status_code == 204
+    assert api.get("/jobs/" + job_id).status_code == 404
+
+
+def test_agent_full_document_patch_is_accepted(api):
+    """The v1-era scheduler PATCHes the whole job as it received it."""
+    job_id = api.job()
+    job = api.get("/jobs").json["jobs"][0]
+    job["job_schedule"].update(status="running", event="", result="",
+                               time_started=1700000500, current_pid=4242)
+    result = api.patch("/jobs/" + job_id, job)
+    assert result.status_code == 200, result.text
+    stored = api.get("/jobs/" + job_id).json
+    assert stored["job_schedule"]["current_pid"] == 4242
+    assert stored["job_schedule"]["status"] == "running"
+    # The unchanged embedded action did not become a new action.
+    assert len(api.get("/actions").json["actions"]) == 1
+    assert stored["job_actions"] == job["job_actions"]
+
+
+def test_changed_embedded_action_becomes_a_new_action(api):
+    job_id = api.job()
+    job = api.get("/jobs/" + job_id).json
+    old_action_id = job["job_actions"][0]["action_id"]
+    job["job_actions"][0]["freezer_action"]["path_to_backup"] = "/var"
+    result = api.patch("/jobs/" + job_id,
+                       {"job_actions": job["job_actions"]})
+    assert result.status_code == 200, result.text
+    new_action_id = api.get("/jobs/" + job_id).json[
+        "job_actions"][0]["action_id"]
+    assert new_action_id != old_action_id
+    assert api.get("/actions/" + new_action_id).json[
+        "freezer_action"]["path_to_backup"] == "/var"
+    assert api.get("/actions/" + old_action_id).json[
+        "freezer_action"]["path_to_backup"] == "/etc"
+
+
+def test_job_replace_keeps_the_id_and_creates_when_missing(api):
+    client_id = api.client_id()
+    body = {"client_id": client_id, "job_actions": [
+        {"freezer_action": {"action": "info"}}], "description": "d1"}
+    result = api.post("/jobs/job-42", body)
+    assert result.status_code == 201
+    assert result.json == {"job_id": "job-42", "version": 1}
+    body["description"] = "d2"
+    result = api.post("/jobs/job-42", body)
+    assert result.json == {"job_id": "job-42", "version": 2}
+    assert api.get("/jobs/job-42").json["description"] == "d2"
+
+
+def test_job_create_honours_a_body_job_id(api):
+    job_id = api.job(job_id="chosen-id")
+    assert job_id == "chosen-id"
+    assert api.get("/jobs/chosen-id").status_code == 200
+
+
+def test_action_defaults_fill_missing_keys_only(api):
+    client_id = api.client_id()
+    body = {"client_id": client_id,
+            "action_defaults": {"container": "default-c", "mode": "fs"},
+            "job_actions": [
+                {"freezer_action": {"action": "backup",
+                                    "container": "mine"}},
+                {"freezer_action": {"action": "restore",
+                                    "container": None}}]}
+    job_id = api.create("jobs", body)
+    job = api.get("/jobs/" + job_id).json
+    assert "action_defaults" not in job
+    first, second = (a["freezer_action"] for a in job["job_actions"])
+    assert first == {"action": "backup", "container": "mine", "mode": "fs"}
+    assert second == {"action": "restore", "container": "default-c",
+                      "mode": "fs"}
+
+
+def test_job_events(api):
+    job_id = api.job()
+    expected = [("start", "success"), ("start", "start already requested"),
+                ("stop", "success"), ("stop", "stop already requested"),
+                ("abort", "success"), ("abort", "abort already requested")]
+    for event, answer in expected:
+        result = api.post("/jobs/%s/event" % job_id, {event: None})
+        assert result.status_code == 202
+        assert result.json == {"result": answer}
+    schedule = api.get("/jobs/" + job_id).json["job_schedule"]
+    assert schedule["event"] == "abort"
+
+
+def test_start_event_resets_status_and_result(api):
+    job_id = api.job()
+    api.patch("/jobs/" + job_id, {"job_schedule": {
+        "status": "completed", "result": "fail", "event": ""}})
+    api.post("/jobs/%s/event" % job_id, {"start": None})
+    schedule = api.get("/jobs/" + job_id).json["job_schedule"]
+    assert (schedule["event"], schedule["status"], schedule["result"]) == \
+        ("start", "", "")
+
+
+def test_trailing_and_double_slashes(api):
+    api.job()
+    result = api.client.simulate_get("/" + api.prefix + "/jobs/",
+                                     headers=api.headers())
+    assert result.status_code == 200
+    assert len(result.json["jobs"]) == 1
+
+
+def test_response_carries_a_request_id(api):
+    result = api.get("/jobs")
+    assert result.headers["x-openstack-request-id"].startswith("req-")
+
+
+def test_get_item_sends_etag_of_its_version(api):
+    job_id = api.job()
+    result = api.get("/jobs/" + job_id)
+    assert result.headers["etag"] == '"1"'
+    api.patch("/jobs/" + job_id, {"description": "x"})
+    assert api.get("/jobs/" + job_id).headers["etag"] == '"2"'
+
+
+def test_if_match_guards_patch(api):
+    job_id = api.job()
+    stale = api.patch("/jobs/" + job_id, {"description": "x"},
+                      headers={"If-Match": '"7"'})
+    assert stale.status_code == 412
+    assert api.get("/jobs/" + job_id).json["description"] == "a job"
+    fresh = api.patch("/jobs/" + job_id, {"description": "x"},
+                      headers={"If-Match": '"1"'})
+    assert fresh.status_code == 200

@@ -1,0 +1,127 @@
+"""Fixtures shared by every suite.
+
+Backends: ``sqlite`` always; ``postgresql`` and ``mysql`` when
+``FREEZER_TEST_PG_URL`` / ``FREEZER_TEST_MYSQL_URL`` name a server (``make
+test`` starts both and sets them). With ``FREEZER_TEST_REQUIRE_ALL=1`` a
+missing backend is an error, never a skip.
+"""
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from freezer_api import config
+from freezer_api.storage.sqlalchemy import driver as sql_driver
+from freezer_api.storage.sqlalchemy import models
+
+SQL_BACKENDS = {"postgresql": "FREEZER_TEST_PG_URL",
+                "mysql": "FREEZER_TEST_MYSQL_URL"}
+EXTRA_BACKENDS = {"opensearch": "FREEZER_TEST_OPENSEARCH_URL"}
+
+
+def _backends():
+    names = ["sqlite"]
+    required = os.environ.get("FREEZER_TEST_REQUIRE_ALL") == "1"
+    for name, var in {**SQL_BACKENDS, **EXTRA_BACKENDS}.items():
+        if os.environ.get(var):
+            names.append(name)
+        elif required:
+            raise pytest.UsageError(
+                "FREEZER_TEST_REQUIRE_ALL=1 but %s is not set: the %s "
+                "backend would not be tested" % (var, name))
+    return names
+
+
+BACKENDS = _backends()
+
+
+def make_conf(**overrides):
+    conf = config.parse(config_files=[])
+    conf.set_override("auth_strategy", "noauth")
+    for key, value in overrides.items():
+        group, _, name = key.rpartition(".")
+        conf.set_override(name, value, group or None)
+    return conf
+
+
+class FakeClock:
+    """Injected time: tests move it explicitly."""
+
+    def __init__(self, now=1_700_000_000):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+def _worker():
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _sql_database(base_url):
+    """Create a database of its own for this test process; return its URL
+    and a function dropping it."""
+    url = sa.engine.make_url(base_url)
+    name = "freezer_t_%s_%s" % (_worker(), uuid.uuid4().hex[:8])
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text("CREATE DATABASE %s" % name))
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(sa.text("DROP DATABASE IF EXISTS %s" % name))
+        admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+def build_driver(backend, tmp_path_factory):
+    """A migrated, empty driver for ``backend``, and its teardown."""
+    if backend == "opensearch":
+        from tests import opensearch_support
+        return opensearch_support.build_driver(
+            os.environ[EXTRA_BACKENDS["opensearch"]])
+    if backend == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "freezer.sqlite"
+        url, drop = "sqlite:///%s" % path, (lambda: None)
+    else:
+        url, drop = _sql_database(os.environ[SQL_BACKENDS[backend]])
+    driver = sql_driver.SQLAlchemyDriver(make_conf(
+        **{"database.connection": url}))
+    driver.upgrade()
+
+    def teardown():
+        driver.close()
+        drop()
+    return driver, teardown
+
+
+def wipe(driver):
+    if isinstance(driver, sql_driver.SQLAlchemyDriver):
+        with driver.engine.begin() as conn:
+            conn.execute(sa.delete(models.documents))
+    else:
+        driver.wipe()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_driver(request, tmp_path_factory):
+    driver, teardown = build_driver(request.param, tmp_path_factory)
+    yield driver
+    teardown()
+
+
+@pytest.fixture
+def driver(backend_driver):
+    """An empty storage driver of every backend under test."""
+    wipe(backend_driver)
+    return backend_driver
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
