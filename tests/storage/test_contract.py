@@ -1,0 +1,237 @@
+"""The storage driver contract, run against every backend under test
+(``driver`` is parametrised over sqlite, postgresql, mysql and, when the
+search-engine driver is present, opensearch)."""
+
+import threading
+
+import pytest
+
+from freezer_api import exceptions
+from freezer_api.domain import kinds
+from freezer_api.domain.search import Query
+from freezer_api.storage.base import Delete, Insert, Scope, Update
+
+ALICE = Scope(user_id="alice", prefer_project="pa")
+PROJECT_A = Scope(project_id="pa")
+PROJECT_B = Scope(project_id="pb")
+
+
+def job(job_id, user="alice", project="pa", client="c1", status="",
+        session="", created=100, **extra):
+    doc = {"job_id": job_id, "user_id": user, "project_id": project,
+           "client_id": client, "session_id": session, "session_tag": 0,
+           "job_schedule": {"status": status, "time_created": created},
+           "job_actions": [{"freezer_action": {"mode": "fs"}}]}
+    doc.update(extra)
+    return doc
+
+
+def insert(driver, *docs, kind=kinds.JOBS):
+    driver.apply([Insert(kind, d) for d in docs])
+
+
+def ids(docs, field="job_id"):
+    return [d[field] for d in docs]
+
+
+def test_insert_get_roundtrip(driver):
+    doc = job("j1", description="ünïcode ✓", nested={"a": [1, {"b": None}]})
+    assert driver.apply([Insert(kinds.JOBS, doc)]) == [1]
+    record = driver.get(kinds.JOBS, ALICE, "j1")
+    assert record.doc == doc and record.version == 1
+    assert driver.get(kinds.JOBS, PROJECT_A, "j1").doc == doc
+
+
+def test_missing_is_not_found(driver):
+    with pytest.raises(exceptions.NotFound):
+        driver.get(kinds.JOBS, ALICE, "nope")
+
+
+def test_kinds_are_separate(driver):
+    insert(driver, job("same"))
+    with pytest.raises(exceptions.NotFound):
+        driver.get(kinds.ACTIONS, ALICE, "same")
+    driver.apply([Insert(kinds.ACTIONS, {"action_id": "same",
+                                         "user_id": "alice",
+                                         "project_id": "pa",
+                                         "freezer_action": {}})])
+    assert driver.get(kinds.ACTIONS, ALICE, "same").doc["freezer_action"] \
+        == {}
+    assert ids(driver.search(kinds.JOBS, ALICE, Query())) == ["same"]
+
+
+def test_scopes(driver):
+    insert(driver, job("a1"), job("a2", user="amy"),
+           job("b1", user="bob", project="pb"))
+    assert ids(driver.search(kinds.JOBS, ALICE, Query())) == ["a1"]
+    assert ids(driver.search(kinds.JOBS, PROJECT_A, Query())) == ["a1", "a2"]
+    assert ids(driver.search(kinds.JOBS, PROJECT_B, Query())) == ["b1"]
+    everyone = Scope(all_projects=True)
+    assert ids(driver.search(kinds.JOBS, everyone, Query())) == \
+        ["a1", "a2", "b1"]
+    for scope in (ALICE, PROJECT_A):
+        with pytest.raises(exceptions.NotFound):
+            driver.get(kinds.JOBS, scope, "b1")
+
+
+def test_ids_unique_per_project_only(driver):
+    insert(driver, job("x"))
+    with pytest.raises(exceptions.AlreadyExists):
+        insert(driver, job("x", user="amy"))
+    insert(driver, job("x", user="bob", project="pb"))
+    assert driver.get(kinds.JOBS, PROJECT_B, "x").doc["user_id"] == "bob"
+    assert driver.get(kinds.JOBS, PROJECT_A, "x").doc["user_id"] == "alice"
+
+
+def test_v1_prefers_the_token_project(driver):
+    insert(driver, job("x", project="pa", description="in a"),
+           job("x", project="pz", description="in z"))
+    scope_z = Scope(user_id="alice", prefer_project="pz")
+    assert driver.get(kinds.JOBS, scope_z, "x").doc["description"] == "in z"
+    assert driver.get(kinds.JOBS, ALICE, "x").doc["description"] == "in a"
+
+
+def test_ids_are_case_sensitive(driver):
+    insert(driver, job("abc"), job("ABC"))
+    assert driver.get(kinds.JOBS, ALICE, "ABC").doc["job_id"] == "ABC"
+
+
+def test_update_is_compare_and_set(driver):
+    insert(driver, job("j"))
+    record = driver.get(kinds.JOBS, ALICE, "j")
+    assert driver.apply([Update(record, dict(record.doc, description="1"))]) \
+        == [2]
+    with pytest.raises(exceptions.VersionConflict):
+        driver.apply([Update(record, dict(record.doc, description="2"))])
+    fresh = driver.get(kinds.JOBS, ALICE, "j")
+    assert fresh.doc["description"] == "1" and fresh.version == 2
+    with pytest.raises(exceptions.VersionConflict):
+        driver.apply([Delete(record)])
+    driver.apply([Delete(fresh)])
+    with pytest.raises(exceptions.NotFound):
+        driver.get(kinds.JOBS, ALICE, "j")
+
+
+def test_apply_is_all_or_nothing(driver):
+    insert(driver, job("j1"), job("j2"))
+    one = driver.get(kinds.JOBS, ALICE, "j1")
+    two = driver.get(kinds.JOBS, ALICE, "j2")
+    driver.apply([Update(two, dict(two.doc, description="moved"))])
+    with pytest.raises(exceptions.VersionConflict):
+        driver.apply([Update(one, dict(one.doc, description="lost")),
+                      Insert(kinds.JOBS, job("j3")),
+                      Update(two, dict(two.doc, description="stale"))])
+    assert driver.get(kinds.JOBS, ALICE, "j1").doc.get("description") \
+        is None
+    with pytest.raises(exceptions.NotFound):
+        driver.get(kinds.JOBS, ALICE, "j3")
+    with pytest.raises(exceptions.AlreadyExists):
+        driver.apply([Update(one, dict(one.doc, description="lost")),
+                      Insert(kinds.JOBS, job("j2"))])
+    assert driver.get(kinds.JOBS, ALICE, "j1").version == 1
+
+
+def test_concurrent_compare_and_set_has_one_winner(driver):
+    insert(driver, job("j"))
+    record = driver.get(kinds.JOBS, ALICE, "j")
+    barrier, outcomes = threading.Barrier(6), []
+
+    def writer(n):
+        barrier.wait()
+        try:
+            driver.apply([Update(record, dict(record.doc, description=n))])
+            outcomes.append("won")
+        except exceptions.VersionConflict:
+            outcomes.append("lost")
+    threads = [threading.Thread(target=writer, args=(str(i),))
+               for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["lost"] * 5 + ["won"]
+    assert driver.get(kinds.JOBS, ALICE, "j").version == 2
+
+
+def test_indexed_filters(driver):
+    insert(driver, job("a", client="c1", status="completed"),
+           job("b", client="c1", status="scheduled", session="s1"),
+           job("c", client="c2", status=""),
+           job("d", client="c1"))
+    poll = Query(match=(("client_id", "c1"),),
+                 match_not=(("status", "completed"),))
+    assert ids(driver.search(kinds.JOBS, ALICE, poll)) == ["b", "d"]
+    assert ids(driver.search(kinds.JOBS, ALICE, Query(
+        match=(("session_id", "s1"),)))) == ["b"]
+    assert ids(driver.search(kinds.JOBS, ALICE, Query(
+        match=(("job_id", "c"),)))) == ["c"]
+    assert ids(driver.search(kinds.JOBS, ALICE, Query(
+        match=(("user_id", "alice"),)))) == ["a", "b", "c", "d"]
+
+
+def test_leaf_filters_match_any_depth_with_types(driver):
+    insert(driver, job("a", job_actions=[{"freezer_action": {
+        "mode": "mysql", "level": 2, "dry": True}}]), job("b"))
+    q = lambda m=(), n=(): ids(driver.search(  # noqa: E731
+        kinds.JOBS, ALICE, Query(match=m, match_not=n)))
+    assert q((("mode", "mysql"),)) == ["a"]
+    assert q(n=(("mode", "mysql"),)) == ["b"]
+    assert q((("level", 2),)) == ["a"]
+    assert q((("level", "2"),)) == []
+    assert q((("dry", True),)) == ["a"]
+    assert q((("absent", "x"),)) == []
+    assert q(n=(("absent", "x"),)) == ["a", "b"]
+
+
+def test_text_search(driver):
+    insert(driver, job("a", description="Nightly POSTGRES dump"),
+           job("b", description="100% done_ok"))
+    text = lambda t: ids(driver.search(  # noqa: E731
+        kinds.JOBS, ALICE, Query(text=t)))
+    assert text("postgres") == ["a"]
+    assert text("100%") == ["b"]
+    assert text("0% d") == ["b"]
+    assert text("_ok") == ["b"]
+    assert text("don_") == []   # "_" is literal, not a wildcard
+
+
+def test_time_window(driver):
+    insert(driver, job("a", created=100), job("b", created=200),
+           job("c", created=300))
+    window = Query(time_after=150, time_before=300)
+    assert ids(driver.search(kinds.JOBS, ALICE, window)) == ["b", "c"]
+
+
+def test_paging_in_insertion_order(driver):
+    insert(driver, *[job("j%02d" % i) for i in range(23)])
+    record = driver.get(kinds.JOBS, ALICE, "j00")
+    driver.apply([Update(record, dict(record.doc, description="touched"))])
+    pages = [ids(driver.search(kinds.JOBS, ALICE, Query(limit=10,
+                                                        offset=o)))
+             for o in (0, 10, 20, 30)]
+    assert pages[0] == ["j%02d" % i for i in range(10)]
+    assert pages[2] == ["j20", "j21", "j22"] and pages[3] == []
+    assert sum(pages, []) == ["j%02d" % i for i in range(23)]
+
+
+def test_other_kinds_id_fields(driver):
+    driver.apply([
+        Insert(kinds.CLIENTS, {"client": {"client_id": "p_h"},
+                               "client_id": "p_h", "user_id": "alice",
+                               "project_id": "pa"}),
+        Insert(kinds.BACKUPS, {"backup_id": "b1", "user_id": "alice",
+                               "project_id": "pa", "backup_metadata": {
+                                   "time_stamp": 50, "backup_name": "n"}}),
+        Insert(kinds.SESSIONS, {"session_id": "s1", "user_id": "alice",
+                                "project_id": "pa", "status": "running",
+                                "time_start": 7, "jobs": {}})])
+    assert driver.get(kinds.CLIENTS, ALICE, "p_h").doc["client_id"] == "p_h"
+    assert ids(driver.search(kinds.BACKUPS, ALICE, Query(time_after=40)),
+               "backup_id") == ["b1"]
+    assert ids(driver.search(kinds.SESSIONS, ALICE, Query(
+        match=(("status", "running"),))), "session_id") == ["s1"]
+    assert driver.count(kinds.SESSIONS) == 1
+
+
+def test_healthcheck(driver):
+    driver.healthcheck()
