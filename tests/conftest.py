@@ -18,7 +18,8 @@ from freezer_api.storage.sqlalchemy import models
 
 SQL_BACKENDS = {"postgresql": "FREEZER_TEST_PG_URL",
                 "mysql": "FREEZER_TEST_MYSQL_URL"}
-EXTRA_BACKENDS = {"opensearch": "FREEZER_TEST_OPENSEARCH_URL"}
+# Backends of drivers other than SQL: name -> variable with its URL.
+EXTRA_BACKENDS = {}
 
 
 def _backends():
@@ -81,10 +82,6 @@ def _sql_database(base_url):
 
 def build_driver(backend, tmp_path_factory):
     """A migrated, empty driver for ``backend``, and its teardown."""
-    if backend == "opensearch":
-        from tests import opensearch_support
-        return opensearch_support.build_driver(
-            os.environ[EXTRA_BACKENDS["opensearch"]])
     if backend == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "freezer.sqlite"
         url, drop = "sqlite:///%s" % path, (lambda: None)

@@ -1,0 +1,45 @@
+# freezer-api: the two commands first.
+#   make run    start the service on the embedded SQLite store (noauth)
+#   make test   start every backend the suite needs, run it, stop them
+
+PYTHON ?= python3
+VENV := .venv
+PORT ?= 9090
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test venv unit opensearch opensearch-stop clean help
+
+help:
+	@echo "make run     serve the API on 127.0.0.1:$(PORT) (embedded SQLite, noauth)"
+	@echo "make test    run the whole test suite (starts PostgreSQL, MariaDB, ...)"
+	@echo "make venv    only create .venv and install"
+	@echo "make unit    the suite on SQLite only, without starting any server"
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "python3 is required" >&2; exit 1; }
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV) || { \
+	  echo "python3 -m venv failed; installing python3-venv" >&2; \
+	  apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e ".[test]"
+	@touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	@tools/run-server.sh $(PORT)
+
+test: venv
+	@tools/run-tests.sh
+
+unit: venv
+	$(VENV)/bin/python -m pytest -q -n 2
+
+opensearch:
+	@tools/testenv/opensearch.sh start
+
+opensearch-stop:
+	@tools/testenv/opensearch.sh stop
+
+clean:
+	rm -rf $(VENV) .data build *.egg-info

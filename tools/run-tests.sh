@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make test`: start every backend the suite needs on loopback (installing
+# them when missing), run the whole suite with none of them optional, and
+# stop what this run started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=()
+cleanup() {
+    for name in "${started[@]}"; do
+        tools/testenv/"$name".sh stop >&2 || true
+    done
+}
+trap cleanup EXIT
+
+ensure() {  # ensure NAME VARIABLE: start the backend, export its URL
+    local name=$1 var=$2 url
+    if ! tools/testenv/"$name".sh status >/dev/null 2>&1; then
+        started+=("$name")
+    fi
+    echo "== starting $name" >&2
+    url=$(tools/testenv/"$name".sh start | tail -n 1)
+    [ -n "$url" ] || { echo "$name did not start" >&2; exit 1; }
+    export "$var=$url"
+    echo "== $name: $url" >&2
+}
+
+ensure postgres FREEZER_TEST_PG_URL
+ensure mariadb FREEZER_TEST_MYSQL_URL
+export FREEZER_TEST_REQUIRE_ALL=1
+
+start=$(date +%s)
+set +e
+.venv/bin/python -m pytest -q -n 2 "$@"
+status=$?
+set -e
+echo "== make test: pytest exit $status after $(( $(date +%s) - start )) s" >&2
+exit $status
