@@ -19,12 +19,15 @@ SUPPORTED_MODES = ["fs", "mongo", "mysql", "sqlserver", "cinder", "glance",
 SUPPORTED_STORAGES = ["local", "swift", "ssh", "s3", "ftp", "ftps"]
 SUPPORTED_ENGINES = ["tar", "rsync", "rsyncv2", "nova", "osbrick", "glance"]
 
+# "Nothing follows": unlike "$", it does not accept a trailing newline
+# (Python's re and ECMA regexes both read it the same way).
+END = r"(?![\s\S])"
 ID_RE = re.compile(r"[\w-]{1,255}")
 _LABEL = r"[a-zA-Z\d](?:[a-zA-Z\d-]{0,61}[a-zA-Z\d])?"
 CLIENT_ID_RE = re.compile(r"(?:[\w-]+_)?%s(?:\.%s)*" % (_LABEL, _LABEL))
 ISO_DATE = (r"^-?\d{4,}-(1[0-2]|0[1-9])-(3[01]|0[1-9]|[12]\d)"
             r"T(2[0-3]|[01]\d):([0-5]\d):([0-5]\d)(\.\d+)?"
-            r"(Z|[+-](2[0-3]|[01]\d):[0-5]\d)?$")
+            r"(Z|[+-](2[0-3]|[01]\d):[0-5]\d)?" + END)
 
 FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
 
@@ -54,7 +57,7 @@ TEXT = {"type": "string", "maxLength": 65535}
 NAME = {"type": "string", "maxLength": 1024}
 EPOCH = {"type": "integer", "minimum": -1, "maximum": 2 ** 53}
 COUNT = {"type": "integer", "minimum": 0, "maximum": 2 ** 31}
-WORD = {"type": "string", "pattern": r"^[\w-]+$", "maxLength": 255}
+WORD = {"type": "string", "pattern": r"^[\w-]+" + END, "maxLength": 255}
 
 SCHEDULE = {
     "type": "object",
@@ -73,8 +76,8 @@ SCHEDULE = {
         "schedule_interval": {
             "type": "string",
             "pattern": r"^(continuous|\d{1,9} (weeks|days|hours|minutes|"
-                       r"seconds))$"},
-        "schedule_year": {"type": "string", "pattern": r"^\d{4}$"},
+                       r"seconds))" + END},
+        "schedule_year": {"type": "string", "pattern": r"^\d{4}" + END},
         **{"schedule_" + f: {"type": "string", "maxLength": 255}
            for f in ("month", "day", "week", "day_of_week", "hour",
                      "minute", "second")},

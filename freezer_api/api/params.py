@@ -46,13 +46,13 @@ def read_json(req, max_size, required=True):
     required. Bodies may come with GET (upstream's search form)."""
     length = req.content_length
     if length is not None and length > max_size:
-        raise falcon.HTTPPayloadTooLarge(
+        raise falcon.HTTPContentTooLarge(
             title="Request body too large",
             description="The body is %d bytes; at most %d are accepted."
             % (length, max_size))
     raw = req.bounded_stream.read(max_size + 1) if length != 0 else b""
     if len(raw) > max_size:
-        raise falcon.HTTPPayloadTooLarge(
+        raise falcon.HTTPContentTooLarge(
             title="Request body too large",
             description="At most %d bytes are accepted." % max_size)
     if not raw.strip():
