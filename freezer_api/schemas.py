@@ -287,8 +287,8 @@ _FORMAT_TEXT = {
 def _describe(error):
     path = ".".join(str(p) for p in error.absolute_path) or "body"
     if error.validator == "format":
-        return "%s %s" % (path, _FORMAT_TEXT.get(error.validator_value,
-                                                  "has a bad format"))
+        text = _FORMAT_TEXT.get(error.validator_value, "has a bad format")
+        return "%s %s" % (path, text)
     if error.validator == "additionalProperties":
         return "%s: %s" % (path, error.message)
     message = error.message

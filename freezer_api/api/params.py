@@ -103,8 +103,8 @@ def _int_param(req, name, default, minimum, maximum):
         raise falcon.HTTPBadRequest(
             title="Invalid parameter",
             description="The \"%s\" parameter is invalid. The value must "
-                        "be an integer from %d to %d." % (name, minimum,
-                                                         maximum))
+                        "be an integer from %d to %d."
+                        % (name, minimum, maximum))
     return value
 
 

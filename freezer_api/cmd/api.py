@@ -28,6 +28,10 @@ class Server(gunicorn_base.BaseApplication):
         self.cfg.set("graceful_timeout", 10)
         self.cfg.set("proc_name", "freezer-api")
         self.cfg.set("accesslog", "-")
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 25 would share one control socket per user
+            # between every server it runs.
+            self.cfg.set("control_socket_disable", True)
 
     def load(self):
         return app_module.create_app(self.conf)
@@ -45,6 +49,7 @@ def main(argv=None):
         driver = storage_module.load_driver(conf)
         driver.upgrade()
         driver.close()
+        conf.set_override("auto_upgrade", False, "storage")
     Server(conf).run()
 
 

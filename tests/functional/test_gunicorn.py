@@ -132,8 +132,8 @@ def test_agent_cycle_over_a_socket(server, prefix):
                                     "result": "success"}})
     assert ended.json()["result"] == "success"
     session = http.get("%s/sessions/%s" % (base, session_id)).json()
-    assert (session["status"], session["result"]) == ("completed",
-                                                     "success")
+    assert (session["status"], session["result"]) == \
+        ("completed", "success")
     assert http.get("%s/jobs/%s" % (base, job_id)).json()[
         "job_schedule"]["current_pid"] == 123
     # Someone else sees none of it.
