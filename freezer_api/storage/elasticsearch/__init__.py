@@ -1,0 +1,2 @@
+"""The Elasticsearch/OpenSearch storage driver (``[storage] driver =
+elasticsearch``)."""
