@@ -3,9 +3,11 @@
 import sys
 
 from gunicorn.app import base as gunicorn_base
+from gunicorn import util as gunicorn_util
 from oslo_log import log as oslo_log
 
 from freezer_api import app as app_module
+from freezer_api.api import errors
 from freezer_api import config
 from freezer_api import storage as storage_module
 
@@ -22,6 +24,8 @@ class Server(gunicorn_base.BaseApplication):
 
     def load_config(self):
         conf = self.conf
+        # Requests gunicorn itself refuses get a JSON error too.
+        gunicorn_util.write_error = errors.write_protocol_error
         self.cfg.set("bind", "%s:%d" % (conf.bind_host, conf.bind_port))
         self.cfg.set("workers", conf.api.workers)
         self.cfg.set("timeout", conf.api.worker_timeout)
@@ -40,6 +44,7 @@ class Server(gunicorn_base.BaseApplication):
 def main(argv=None):
     conf = config.parse(args=sys.argv[1:] if argv is None else argv)
     oslo_log.setup(conf, "freezer-api")
+    conf.log_opt_values(LOG, oslo_log.DEBUG)
     if conf.auth_strategy == "noauth":
         LOG.warning("*** auth_strategy = noauth: anyone who can reach "
                     "%s:%d can act as any user by sending X-User-Id. "
