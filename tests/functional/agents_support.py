@@ -1,0 +1,344 @@
+"""The real clients of freezer-api, unmodified, against the real server.
+
+python-freezerclient's ``freezer`` CLI and freezer's ``freezer-scheduler``
+(with the ``freezer-agent`` it spawns) run from venvs of their own, made by
+``tools/testenv/agents.sh`` (pinned versions, reused between runs). Each
+runs with a clean environment: the ``OS_*`` variables of one test Keystone
+user, a private ``HOME``, and ``PATH`` starting with its venv's ``bin``.
+
+Every wait is bounded; every scheduler runs in its own process group and
+is killed with it (``freezer-agent`` children included).
+"""
+
+import contextlib
+import datetime
+import fcntl
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+
+from tests.functional import server as server_module
+
+AGENTS_SH = os.path.join(server_module.REPO, "tools", "testenv", "agents.sh")
+# A cold install downloads about 150 MB for the four venvs.
+VENV_TIMEOUT = 1500
+CLI_TIMEOUT = 120
+
+
+def ensure_venvs(*names):
+    """{name: venv directory} for ``names`` (all when none), created or
+    reused by tools/testenv/agents.sh."""
+    try:
+        result = subprocess.run([AGENTS_SH, "ensure", *names],
+                                capture_output=True, text=True,
+                                timeout=VENV_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail("agents.sh ensure took more than %d s" % VENV_TIMEOUT)
+    if result.returncode != 0:
+        pytest.fail("agents.sh ensure failed:\n" + result.stderr[-5000:])
+    venvs = {}
+    for line in result.stdout.splitlines():
+        name, _, path = line.partition(" ")
+        venvs[name] = pathlib.Path(path)
+    return venvs
+
+
+@pytest.fixture(scope="session")
+def agent_venvs():
+    """The four client venvs (cli-v1, cli-v2, scheduler-v1, scheduler-v2),
+    created in parallel on first use."""
+    return ensure_venvs()
+
+
+@contextlib.contextmanager
+def exclusive_port(port, timeout=300):
+    """Hold ``port`` for this test alone, machine-wide: a lock file in the
+    temporary directory (every checkout's test runs take it) and the port
+    found free, waiting at most ``timeout`` seconds for both."""
+    path = os.path.join(tempfile.gettempdir(),
+                        "freezer-api-test-port-%d.lock" % port)
+    deadline = time.monotonic() + timeout
+    with open(path, "a") as lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass
+            else:
+                if _port_free(port):
+                    break
+                fcntl.flock(lock, fcntl.LOCK_UN)
+            if time.monotonic() > deadline:
+                pytest.fail("port %d stayed busy for %d s" % (port, timeout))
+            time.sleep(1)
+        try:
+            yield port
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _port_free(port):
+    # As strict as keystone_support.start_server's check: without
+    # SO_REUSEADDR, connections of a previous server still in TIME_WAIT
+    # (up to a minute) count as busy.
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_for(check, timeout, what, details=lambda: ""):
+    """Call ``check`` until it returns something true, for at most
+    ``timeout`` seconds; return that, or fail saying ``what`` (and
+    ``details()``, e.g. agent logs) did not happen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail("after %d s: %s\n%s" % (timeout, what, details()))
+        time.sleep(0.5)
+
+
+def local_now():
+    """Now as the schedulers read ``schedule_date`` (local time)."""
+    return datetime.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def os_environ(keystone, user, home, venv, backup_url=None):
+    """A clean environment for a client of ``user``'s: nothing of the
+    caller's ``OS_*`` variables leaks in."""
+    account = keystone.user(user)
+    env = {
+        "PATH": "%s:/usr/local/bin:/usr/bin:/bin" % (venv / "bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        # freezer 18's scheduler drops an action's metadata when
+        # freezer-agent wrote anything to stderr; current eventlet prints
+        # a deprecation warning there on every start.
+        "PYTHONWARNINGS": "ignore",
+        "OS_AUTH_URL": keystone.url,
+        "OS_USERNAME": account.name,
+        "OS_PASSWORD": account.password,
+        "OS_PROJECT_NAME": account.project_name,
+        "OS_USER_DOMAIN_NAME": keystone.domain_name,
+        "OS_PROJECT_DOMAIN_NAME": keystone.domain_name,
+        "OS_REGION_NAME": keystone.region,
+    }
+    if backup_url:
+        env["OS_BACKUP_URL"] = backup_url
+    return env
+
+
+class Cli:
+    """``freezer`` of one venv, as one Keystone user."""
+
+    def __init__(self, venv, keystone, user, home, backup_url=None,
+                 api_version=None):
+        home.mkdir(parents=True, exist_ok=True)
+        self.user = user
+        self.env = os_environ(keystone, user, home, venv, backup_url)
+        if api_version:
+            self.env["OS_BACKUP_API_VERSION"] = api_version
+        self.program = str(venv / "bin" / "freezer")
+
+    def run(self, *args, ok=True):
+        """Run ``freezer ARGS``; with ``ok``, fail the test unless it
+        exits 0. Returns the CompletedProcess (text)."""
+        try:
+            result = subprocess.run([self.program, *args], env=self.env,
+                                    capture_output=True, text=True,
+                                    timeout=CLI_TIMEOUT,
+                                    stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            pytest.fail("freezer %s (%s) took more than %d s"
+                        % (" ".join(args), self.user, CLI_TIMEOUT))
+        if ok and result.returncode != 0:
+            pytest.fail("freezer %s (%s) exited %d\nstdout: %s\nstderr: %s"
+                        % (" ".join(args), self.user, result.returncode,
+                           result.stdout[-3000:], result.stderr[-3000:]))
+        return result
+
+    def json(self, *args):
+        """The parsed ``-f json`` output of a show or list command."""
+        return json.loads(self.run(*args, "-f", "json").stdout)
+
+    def column(self, name, *args):
+        """One column of a list command, as a list of strings (``-f
+        value``, for lists whose JSON output the client cannot write)."""
+        out = self.run(*args, "-f", "value", "-c", name).stdout
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+class Api:
+    """Direct HTTP checks, with a real token of ``user``."""
+
+    def __init__(self, base_url, keystone, user, version):
+        self.keystone, self.user = keystone, user
+        self.base_url, self.version = base_url, version
+        self.project_id = keystone.user(user).project_id
+
+    @property
+    def prefix(self):
+        if self.version == "v1":
+            return self.base_url + "/v1"
+        return "%s/v2/%s" % (self.base_url, self.project_id)
+
+    def request(self, method, path, body=None, prefix=None):
+        headers = {"X-Auth-Token": self.keystone.token(self.user),
+                   "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return requests.request(
+            method, (prefix or self.prefix) + path, headers=headers,
+            data=None if body is None else json.dumps(body), timeout=30)
+
+    def get(self, path, body=None):
+        return self.request("GET", path, body)
+
+    def doc(self, path):
+        """GET ``path``, which must answer 200; its JSON."""
+        answer = self.get(path)
+        assert answer.status_code == 200, (path, answer.status_code,
+                                           answer.text)
+        return answer.json()
+
+    def status(self, method, path, body=None):
+        return self.request(method, path, body).status_code
+
+    def create(self, kind, body):
+        answer = self.request("POST", "/%s" % kind, body)
+        assert answer.status_code == 201, answer.text
+        return answer.json()[kind[:-1] + "_id"]
+
+    def ids(self, kind, search=None):
+        """The ids of every listed document of ``kind`` (one page of
+        1000, enough here)."""
+        field = {"clients": "client_id"}.get(kind, kind[:-1] + "_id")
+        answer = self.get("/%s?limit=1000" % kind, search)
+        assert answer.status_code == 200, answer.text
+        docs = answer.json()[kind]
+        if kind == "clients":
+            return {d["client"]["client_id"] for d in docs}
+        return {d[field] for d in docs}
+
+
+class Scheduler:
+    """One ``freezer-scheduler start`` in the foreground (``no_daemon``),
+    configured by a file, in a process group of its own."""
+
+    def __init__(self, venv, directory, keystone, user, backup_url,
+                 client_id, v1_api, interval=1):
+        self.venv, self.directory = venv, directory
+        self.client_id, self.v1_api = client_id, v1_api
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "home").mkdir(exist_ok=True)
+        self.env = os_environ(keystone, user, directory / "home", venv,
+                              backup_url)
+        self.conf = directory / "scheduler.conf"
+        self.conf.write_text(self._conf_text(keystone, user, backup_url,
+                                             interval))
+        self.log_path = directory / "scheduler.log"
+        self.proc = self._log = None
+
+    def _conf_text(self, keystone, user, backup_url, interval):
+        account = keystone.user(user)
+        auth = {
+            "os_auth_url": keystone.url,
+            "os_username": account.name,
+            "os_password": account.password,
+            "os_project_name": account.project_name,
+            "os_user_domain_name": keystone.domain_name,
+            "os_project_domain_name": keystone.domain_name,
+            "os_region_name": keystone.region,
+            "os_backup_url": backup_url,
+        }
+        common = {
+            "client_id": self.client_id,
+            "interval": interval,
+            "jobs_dir": self.directory / "jobs",
+            "no_daemon": "true",
+            "concurrent_jobs": 2,
+        }
+        # Options are looked up by their ``dest``. freezer 18 keeps them
+        # all in [DEFAULT]; freezer 19 moved them to [scheduler] and
+        # [service_auth].
+        if self.v1_api:
+            sections = {"DEFAULT": dict(common, enable_v1_api="true",
+                                        **auth)}
+        else:
+            sections = {"scheduler": common, "service_auth": auth}
+        lines = []
+        for section, options in sections.items():
+            lines.append("[%s]" % section)
+            lines.extend("%s = %s" % item for item in options.items())
+            lines.append("")
+        return "\n".join(lines)
+
+    def start(self):
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(self.venv / "bin" / "freezer-scheduler"), "--config-file",
+             str(self.conf), "start"],
+            env=self.env, stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, cwd=str(self.directory),
+            start_new_session=True)
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, size=4000):
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        # Drop eventlet's deprecation banner, repeated at every start.
+        lines = [line for line in text.splitlines()
+                 if "ventlet" not in line and line.strip()]
+        return "\n".join(lines)[-size:]
+
+    def group_alive(self):
+        try:
+            os.killpg(self.proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def stop(self, grace=10):
+        """SIGTERM the process group (the scheduler exits on it), then
+        SIGKILL whatever is left of it, freezer-agent children too."""
+        if self.proc is None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None and \
+                        not self.group_alive():
+                    break
+                time.sleep(0.1)
+            else:
+                continue
+            break
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+        if self._log is not None:
+            self._log.close()
+            self._log = None
