@@ -7,13 +7,16 @@ VENV := .venv
 PORT ?= 9090
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test venv unit opensearch opensearch-stop clean help
+.PHONY: run test venv unit openapi opensearch opensearch-stop clean help samples bench
 
 help:
 	@echo "make run     serve the API on 127.0.0.1:$(PORT) (embedded SQLite, noauth)"
 	@echo "make test    run the whole test suite (starts PostgreSQL, MariaDB, ...)"
 	@echo "make venv    only create .venv and install"
 	@echo "make unit    the suite on SQLite only, without starting any server"
+	@echo "make samples regenerate etc/freezer/*.sample and doc/configuration.rst"
+	@echo "make openapi regenerate api-ref/openapi.yaml from the code"
+	@echo "make bench   measure against the bare-Falcon ceiling (BENCH_SIZES=100,1000 to shrink)"
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "python3 is required" >&2; exit 1; }
@@ -21,6 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	  echo "python3 -m venv failed; installing python3-venv" >&2; \
 	  apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(VENV)/bin/pip install -q --upgrade pip
+	@tools/build-deps.sh $(VENV)/bin/python
 	$(VENV)/bin/pip install -q -e ".[test]"
 	@touch $@
 
@@ -34,6 +38,21 @@ test: venv
 
 unit: venv
 	$(VENV)/bin/python -m pytest -q -n 2
+
+samples: venv
+	$(VENV)/bin/python tools/samples.py
+
+openapi: venv
+	$(VENV)/bin/python -m freezer_api.api.openapi -o api-ref/openapi.yaml
+
+# Load test on loopback: this service on SQLite, PostgreSQL and OpenSearch,
+# the bare-Falcon ceiling and upstream, side by side (benchmarks/run.py);
+# writes benchmarks/results/. About 7 minutes; BENCH_SIZES=100,1000 and
+# BENCH_BACKENDS=sqlite BENCH_UPSTREAM=0 make it shorter.
+bench: venv
+	@$(VENV)/bin/python -c "import matplotlib" 2>/dev/null || \
+	  $(VENV)/bin/pip install -q -e ".[bench]"
+	$(VENV)/bin/python -m benchmarks.run
 
 opensearch:
 	@tools/testenv/opensearch.sh start

@@ -6,13 +6,17 @@ import time
 import uuid
 
 import falcon
-from oslo_middleware import request_id
+from oslo_middleware import cors
+from oslo_middleware import http_proxy_to_wsgi
 
 from freezer_api import exceptions
 from freezer_api import services as services_module
 from freezer_api import storage as storage_module
 from freezer_api.api import context
 from freezer_api.api import errors
+from freezer_api.api import media
+from freezer_api.api import request_id
+from freezer_api.api import resources
 from freezer_api.api import routes
 from freezer_api.api import versions
 
@@ -59,11 +63,13 @@ def create_app(conf, storage=None, clock=None, new_id=None):
 
     app = falcon.App(middleware=[context.RequireJSON(),
                                  context.ContextMiddleware(
-                                     conf.auth_strategy)])
+                                     conf.auth_strategy),
+                                 resources.CheckPathIds()])
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.keep_blank_qs_values = False
     app.req_options.auto_parse_qs_csv = False
     errors.install(app)
+    media.install(app)
 
     app.add_route("/", versions.Versions(enabled))
     app.add_route("/healthcheck", versions.Healthcheck(storage))
@@ -74,9 +80,8 @@ def create_app(conf, storage=None, clock=None, new_id=None):
 
     protected = app
     if conf.auth_strategy == "keystone":
-        from keystonemiddleware import auth_token
-        protected = auth_token.AuthProtocol(
-            app, {"oslo_config_config": conf})
+        from freezer_api.api import auth
+        protected = auth.AuthProtocol(app, conf)
     else:
         LOG.warning("auth_strategy = noauth: X-User-Id, X-Project-Id and "
                     "X-Roles are trusted as sent. Never expose this "
@@ -90,10 +95,26 @@ def create_app(conf, storage=None, clock=None, new_id=None):
             return app(environ, start_response)
         return protected(environ, start_response)
 
-    with_request_id = request_id.RequestId(dispatch)
+    with_request_id = request_id.wrap(dispatch)
+    # The client's scheme, host and prefix as a reverse proxy forwarded
+    # them ([oslo_middleware] enable_proxy_headers_parsing), then CORS
+    # ([cors]), outermost so that preflight requests need no token.
+    with_proxy = with_request_id
+    if conf.oslo_middleware.enable_proxy_headers_parsing:
+        # (When off, the middleware changes nothing: not even wrapped.)
+        with_proxy = http_proxy_to_wsgi.HTTPProxyToWSGI(with_request_id,
+                                                        conf)
+    with_cors = cors.CORS(with_proxy, conf)
 
     def application(environ, start_response):
-        return with_request_id(environ, start_response)
+        # CORS acts on preflight requests and on requests naming an
+        # Origin; it leaves every other request and its answer as they
+        # are, so those skip it (and its webob round trip).
+        if environ.get("REQUEST_METHOD") == "OPTIONS" or \
+                "HTTP_ORIGIN" in environ:
+            return with_cors(environ, start_response)
+        return with_proxy(environ, start_response)
 
     application.storage = storage  # for tools that need the driver
+    application.falcon_app = app  # for introspection (routes, OpenAPI)
     return application

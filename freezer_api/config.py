@@ -5,6 +5,7 @@ from oslo_log import log as oslo_log
 from oslo_policy import opts as policy_opts
 
 from freezer_api import conf as conf_module
+from freezer_api.conf import middleware as middleware_conf
 from freezer_api import __version__
 
 
@@ -14,6 +15,7 @@ def new_conf():
     conf_module.register_opts(conf)
     oslo_log.register_options(conf)
     policy_opts.set_defaults(conf)
+    middleware_conf.register_opts(conf)
     return conf
 
 

@@ -6,6 +6,7 @@ command line is never parsed.
 """
 
 import os
+import sys
 
 DEFAULT_CONFIG = "/etc/freezer/freezer-api.conf"
 
@@ -22,7 +23,11 @@ def init_application(environ=None):
         [DEFAULT_CONFIG] if os.path.exists(DEFAULT_CONFIG) else [])
     conf = config.parse(args=[], config_files=files)
     oslo_log.setup(conf, "freezer-api")
-    return app.create_app(conf)
+    application = app.create_app(conf)
+    # With debug = true, every option (those of keystonemiddleware too,
+    # registered by now; secret ones masked) is logged once.
+    conf.log_opt_values(oslo_log.getLogger(__name__), oslo_log.DEBUG)
+    return application
 
 
 def __getattr__(name):
@@ -33,3 +38,10 @@ def __getattr__(name):
         globals()["application"] = application
         return application
     raise AttributeError(name)
+
+
+if "uwsgi" in sys.modules:
+    # uWSGI looks the callable up in this module's dictionary, where
+    # __getattr__ is never asked: build it now (with lazy-apps, in each
+    # worker).
+    application = init_application()

@@ -1,9 +1,15 @@
 """Fixtures shared by every suite.
 
 Backends: ``sqlite`` always; ``postgresql`` and ``mysql`` when
-``FREEZER_TEST_PG_URL`` / ``FREEZER_TEST_MYSQL_URL`` name a server (``make
-test`` starts both and sets them). With ``FREEZER_TEST_REQUIRE_ALL=1`` a
+``FREEZER_TEST_PG_URL`` / ``FREEZER_TEST_MYSQL_URL`` name a server, and
+``opensearch`` (the search-engine driver) when ``FREEZER_TEST_OPENSEARCH_URL``
+names an OpenSearch or Elasticsearch node (``make test`` starts them all and
+sets the variables). With ``FREEZER_TEST_REQUIRE_ALL=1`` a
 missing backend is an error, never a skip.
+
+Services: the tests against a real Keystone need ``KEYSTONE_URL`` and the
+other variables of ``tools/testenv/keystone.sh env``; with
+``FREEZER_TEST_REQUIRE_ALL=1`` a missing ``KEYSTONE_URL`` is an error too.
 """
 
 import os
@@ -19,7 +25,9 @@ from freezer_api.storage.sqlalchemy import models
 SQL_BACKENDS = {"postgresql": "FREEZER_TEST_PG_URL",
                 "mysql": "FREEZER_TEST_MYSQL_URL"}
 # Backends of drivers other than SQL: name -> variable with its URL.
-EXTRA_BACKENDS = {}
+EXTRA_BACKENDS = {"opensearch": "FREEZER_TEST_OPENSEARCH_URL"}
+# Servers other than storage the suite needs: name -> variable with its URL.
+SERVICES = {"keystone": "KEYSTONE_URL"}
 
 
 def _backends():
@@ -36,6 +44,19 @@ def _backends():
 
 
 BACKENDS = _backends()
+
+
+def _require_services():
+    if os.environ.get("FREEZER_TEST_REQUIRE_ALL") != "1":
+        return
+    for name, var in SERVICES.items():
+        if not os.environ.get(var):
+            raise pytest.UsageError(
+                "FREEZER_TEST_REQUIRE_ALL=1 but %s is not set: the tests "
+                "against a real %s would not run" % (var, name))
+
+
+_require_services()
 
 
 def make_conf(**overrides):
@@ -80,8 +101,28 @@ def _sql_database(base_url):
     return url.set(database=name).render_as_string(hide_password=False), drop
 
 
+def _search_engine_driver(url):
+    """A driver on indices of this test process's own (a unique index
+    prefix), and a function deleting them."""
+    from freezer_api.storage.elasticsearch import driver as es_driver
+    prefix = "freezer-t-%s-%s" % (_worker().lower(), uuid.uuid4().hex[:8])
+    driver = es_driver.ElasticsearchDriver(make_conf(**{
+        "elasticsearch.hosts": [url],
+        "elasticsearch.index_prefix": prefix,
+        # Every write waits for the next refresh: keep that wait short.
+        "elasticsearch.refresh_interval": "50ms"}))
+    driver.upgrade()
+
+    def teardown():
+        driver.drop_indices()
+        driver.close()
+    return driver, teardown
+
+
 def build_driver(backend, tmp_path_factory):
     """A migrated, empty driver for ``backend``, and its teardown."""
+    if backend in EXTRA_BACKENDS:
+        return _search_engine_driver(os.environ[EXTRA_BACKENDS[backend]])
     if backend == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "freezer.sqlite"
         url, drop = "sqlite:///%s" % path, (lambda: None)
@@ -122,3 +163,7 @@ def driver(backend_driver):
 @pytest.fixture
 def clock():
     return FakeClock()
+
+
+# At the end of a run: cases generated per operation by the fuzzing test.
+pytest_plugins = ["tests.functional.reporting"]

@@ -26,6 +26,12 @@ ensure() {  # ensure NAME VARIABLE: start the backend, export its URL
 
 ensure postgres FREEZER_TEST_PG_URL
 ensure mariadb FREEZER_TEST_MYSQL_URL
+ensure opensearch FREEZER_TEST_OPENSEARCH_URL
+ensure keystone KEYSTONE_URL
+# The Keystone tests' users, projects and ids (tools/keystone/README.rst).
+keystone_env=$(tools/testenv/keystone.sh env) ||
+    { echo "keystone.sh env failed" >&2; exit 1; }
+eval "$keystone_env"
 export FREEZER_TEST_REQUIRE_ALL=1
 
 start=$(date +%s)

@@ -1,5 +1,6 @@
 """One table from service exceptions to HTTP errors, installed once."""
 
+import json
 import logging
 
 import falcon
@@ -43,7 +44,10 @@ def _handler(status, title):
         headers = None
         if status == falcon.HTTP_503:
             headers = {"Retry-After": str(RETRY_AFTER)}
-        if status == falcon.HTTP_401:
+        if status == falcon.HTTP_401 and \
+                "keystone.token_auth" not in req.env:
+            # (Behind auth_token, which adds the challenge naming the real
+            # Keystone to every 401 on its way out.)
             headers = {"WWW-Authenticate": 'Keystone uri="unset"'}
         raise falcon.HTTPError(status, title=title,
                                description=str(exc) or title,
@@ -67,6 +71,19 @@ def serialize_error(req, resp, exc):
                 exc.status_code, exc.title or "Error")}
     resp.media = body
     resp.content_type = falcon.MEDIA_JSON
+
+
+def write_protocol_error(sock, status_int, reason, mesg):
+    """Stands in for ``gunicorn.util.write_error``: the answer to a request
+    gunicorn refuses before the application sees it (a request line over
+    limit_request_line, a control character in a header...) is the same
+    JSON error as every other one, not gunicorn's HTML page."""
+    from gunicorn import util
+    body = json.dumps({"title": reason, "description": mesg}).encode()
+    head = ("HTTP/1.1 %d %s\r\nConnection: close\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (status_int, reason, len(body)))
+    util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 def install(app):

@@ -1,6 +1,8 @@
 """Request parsing shared by every resource: bodies, paging, filters."""
 
+import hashlib
 import json
+import math
 
 import falcon
 
@@ -8,6 +10,9 @@ from freezer_api import exceptions
 from freezer_api.domain import search
 
 MAX_DEPTH = 32
+# Every integer must fit the signed 64-bit columns and fields of every
+# backend (a larger one reached SQLite as an OverflowError, a 500).
+MAX_INT = 2 ** 63 - 1
 QUERY_FILTERS = ("client_id", "session_id", "status", "time_after",
                  "time_before")
 _JSON_TYPES = ("application/json", "application/x-www-form-urlencoded",
@@ -28,17 +33,57 @@ def _reject_constant(name):
     raise exceptions.InvalidInput("Malformed JSON: %s is not JSON" % name)
 
 
-def _depth(value):
-    deepest, stack = 0, [(value, 1)]
+def _parse_int(text):
+    value = int(text)
+    if not -MAX_INT - 1 <= value <= MAX_INT:
+        raise exceptions.InvalidInput(
+            "Malformed JSON: the integer %s is out of range (at most 64 "
+            "bits, signed)" % (text if len(text) < 30 else text[:30] + "..."))
+    return value
+
+
+def _parse_float(text):
+    value = float(text)
+    if math.isinf(value):
+        # 1e400 would be stored, and served, as Infinity: not JSON.
+        raise exceptions.InvalidInput(
+            "Malformed JSON: the number %s is out of range"
+            % (text if len(text) < 30 else text[:30] + "..."))
+    return value
+
+
+def _check_string(text):
+    if "\x00" in text:
+        # PostgreSQL cannot store it, in text or in jsonb.
+        raise exceptions.InvalidInput(
+            "Strings must not contain the NUL character (\\u0000)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise exceptions.InvalidInput(
+            "Malformed JSON: a string holds a lone surrogate (an unpaired "
+            "\\ud800-\\udfff escape), which is not Unicode text")
+
+
+def _check_document(value):
+    """Raise InvalidInput if ``value`` is nested deeper than MAX_DEPTH or
+    holds a string (key or value) that no backend can store."""
+    stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
+        if isinstance(item, str):
+            _check_string(item)
+        elif isinstance(item, (dict, list)):
             if depth > MAX_DEPTH:
-                return depth
-            deepest = max(deepest, depth)
-            children = item.values() if isinstance(item, dict) else item
+                raise exceptions.InvalidInput(
+                    "The body is nested deeper than %d levels" % MAX_DEPTH)
+            if isinstance(item, dict):
+                for key in item:
+                    _check_string(key)
+                children = item.values()
+            else:
+                children = item
             stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 def read_json(req, max_size, required=True):
@@ -50,7 +95,12 @@ def read_json(req, max_size, required=True):
             title="Request body too large",
             description="The body is %d bytes; at most %d are accepted."
             % (length, max_size))
-    raw = req.bounded_stream.read(max_size + 1) if length != 0 else b""
+    stream = req.bounded_stream
+    if length is None and req.env.get("wsgi.input_terminated"):
+        # A chunked body: the server (gunicorn) ends the stream itself,
+        # while bounded_stream would read nothing without Content-Length.
+        stream = req.stream
+    raw = stream.read(max_size + 1) if length != 0 else b""
     if len(raw) > max_size:
         raise falcon.HTTPContentTooLarge(
             title="Request body too large",
@@ -70,16 +120,15 @@ def read_json(req, max_size, required=True):
     try:
         text = raw.decode("utf-8")
         doc = json.loads(text, object_pairs_hook=_no_duplicates,
-                         parse_constant=_reject_constant)
+                         parse_constant=_reject_constant,
+                         parse_int=_parse_int, parse_float=_parse_float)
     except UnicodeDecodeError:
         raise exceptions.InvalidInput("Malformed JSON: not UTF-8")
     except RecursionError:
         raise exceptions.InvalidInput("Malformed JSON: nested too deeply")
     except ValueError as exc:
         raise exceptions.InvalidInput("Malformed JSON: %s" % exc)
-    if _depth(doc) > MAX_DEPTH:
-        raise exceptions.InvalidInput(
-            "The body is nested deeper than %d levels" % MAX_DEPTH)
+    _check_document(doc)
     return doc
 
 
@@ -142,7 +191,23 @@ def if_match(req):
     if value.startswith("W/"):
         value = value[2:]
     value = value.strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise exceptions.InvalidInput(
             "If-Match must be a version as sent in ETag")
     return int(value)
+
+
+def list_etag(kind, scope, query, fingerprint):
+    """The ETag of a list page: the storage's fingerprint of the page,
+    bound to everything else that shapes the answer (the kind, the scope,
+    and so the API version, the filters, limit and offset)."""
+    text = repr((kind, scope, query, fingerprint))
+    return '"%s"' % hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def etag_matches(wanted, etag):
+    """Whether ``If-None-Match`` (``req.if_none_match``: ``["*"]`` or the
+    tags sent) names ``etag`` (quoted). Weak comparison, as RFC 9110 asks
+    for If-None-Match: ``W/"x"`` matches ``"x"``."""
+    opaque = etag.strip('"')
+    return any(tag == "*" or tag == opaque for tag in wanted)

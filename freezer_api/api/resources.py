@@ -1,6 +1,9 @@
 """Falcon resources. Each instance serves both /v1 (``project_id`` None)
 and /v2/{project_id}; nothing below here knows which version it is."""
 
+import functools
+import re
+
 import falcon
 
 from freezer_api import exceptions
@@ -8,6 +11,34 @@ from freezer_api import schemas
 from freezer_api.api import context
 from freezer_api.api import params
 from freezer_api.domain import kinds
+
+
+# A path id that no document can have (longer than the id columns, or with
+# control characters such as NUL, which PostgreSQL refuses) is never
+# looked up.
+PATH_ID = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+
+
+class CheckPathIds:
+    """Middleware: 404 for such an id (400 when POST would create a
+    document under it), after authentication and before any storage."""
+
+    def process_resource(self, req, resp, resource, params):
+        if resource is None:
+            return
+        for name, kind in (("doc_id", getattr(resource, "kind", None)),
+                           ("job_id", kinds.JOBS)):
+            value = params.get(name)
+            if value is None or PATH_ID.fullmatch(value):
+                continue
+            shown = repr(value[:64] + ("..." if len(value) > 64 else ""))
+            if name == "doc_id" and req.method == "POST" and \
+                    isinstance(resource, EditableItem):
+                raise exceptions.InvalidInput(
+                    "%s %s is not a valid id" % (kinds.ID_FIELDS[kind],
+                                                 shown))
+            raise exceptions.NotFound(
+                "No %s found with ID %s" % (kind[:-1], shown))
 
 
 class Resource:
@@ -54,7 +85,20 @@ class Collection(Resource):
                 query.time_before is not None):
             raise exceptions.InvalidInput(
                 "time_after and time_before do not apply to %s" % self.kind)
-        resp.media = {self.kind: self.service.list(caller, query)}
+        tag = functools.partial(params.list_etag, self.kind, caller.scope,
+                                query)
+        wanted = req.if_none_match
+        if wanted is not None:
+            # A client that has a page asks whether it changed: the
+            # fingerprint is read without the documents.
+            etag = tag(self.service.fingerprint(caller, query))
+            if params.etag_matches(wanted, etag):
+                resp.etag = etag
+                resp.status = falcon.HTTP_304
+                return
+        page = self.service.page(caller, query)
+        resp.etag = tag(page.fingerprint)
+        resp.media = {self.kind: page.docs}
 
     def on_post(self, req, resp, project_id=None):
         caller = self._caller(req, self.kind + ":create", project_id)
@@ -74,6 +118,10 @@ class Item(Resource):
         caller = self._caller(req, self.kind + ":get", project_id)
         doc = self.service.get(caller, doc_id)
         resp.etag = '"%d"' % doc["_version"]
+        wanted = req.if_none_match
+        if wanted is not None and params.etag_matches(wanted, resp.etag):
+            resp.status = falcon.HTTP_304
+            return
         resp.media = doc
 
     def on_delete(self, req, resp, doc_id, project_id=None):
@@ -137,6 +185,9 @@ class SessionAction(Resource):
         caller = self._caller(req, "sessions:action:create", project_id)
         body = self._body(req, "session_action")
         (verb, arguments), = body.items()
+        if isinstance(arguments.get("current_tag"), str):
+            # The schema allows only digits here (freezer session-start).
+            arguments["current_tag"] = int(arguments["current_tag"])
         result, tag = self.service.action(caller, doc_id, verb, arguments)
         resp.status = falcon.HTTP_202
         resp.media = {"result": result, "session_tag": tag}

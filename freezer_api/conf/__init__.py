@@ -3,9 +3,10 @@ oslo-config-generator). Nothing is registered or parsed at import time."""
 
 from freezer_api.conf import api
 from freezer_api.conf import database
+from freezer_api.conf import elasticsearch
 from freezer_api.conf import storage
 
-MODULES = (api, storage, database)
+MODULES = (api, storage, database, elasticsearch)
 
 
 def register_opts(conf):

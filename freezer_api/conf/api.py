@@ -9,7 +9,10 @@ DEFAULT_OPTS = [
     cfg.PortOpt("bind_port", default=9090,
                 help="Port the freezer-api server listens on."),
     cfg.StrOpt(
-        "auth_strategy", default="keystone", choices=("keystone", "noauth"),
+        "auth_strategy", default="keystone",
+        choices=(("keystone", "keystonemiddleware validates tokens"),
+                 ("noauth", "identity headers trusted as sent "
+                            "(development only)")),
         help="keystone: keystonemiddleware auth_token validates every "
              "request (configured in [keystone_authtoken]). noauth: the "
              "X-User-Id, X-Project-Id and X-Roles headers are trusted as "

@@ -1,6 +1,9 @@
 """[database]: oslo.db's options, with the embedded SQLite file as the
 default connection."""
 
+import copy
+
+from oslo_config import cfg
 from oslo_db import options as db_options
 
 DEFAULT_CONNECTION = "sqlite:////var/lib/freezer/freezer-api.sqlite"
@@ -11,4 +14,8 @@ def register_opts(conf):
 
 
 def list_opts():
-    return [("database", db_options.database_opts)]
+    # Copies, so that the sample shows this service's default connection
+    # without changing oslo.db's own option objects.
+    opts = copy.deepcopy(db_options.database_opts)
+    cfg.set_defaults(opts, connection=DEFAULT_CONNECTION)
+    return [("database", opts)]

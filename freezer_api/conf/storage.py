@@ -13,8 +13,10 @@ OPTS = [
     cfg.BoolOpt(
         "auto_upgrade", default=None,
         help="Create or migrate the schema when the service starts. "
-             "Unset: only for an embedded SQLite database; run "
-             "'freezer-manage db sync' for the others."),
+             "Unset: only for an embedded SQLite database, and the "
+             "elasticsearch driver creates missing indices on first use; "
+             "run 'freezer-manage db sync' for the others. False: the "
+             "elasticsearch driver never creates indices itself."),
 ]
 
 

@@ -1,6 +1,16 @@
 """Helpers shared by the rules of every kind of document."""
 
-import copy
+
+def copy_json(value):
+    """A deep copy of a JSON value (dicts, lists and scalars, as parsed
+    from JSON): what ``copy.deepcopy`` gives for such values, several
+    times faster (no memo, no dispatch on every type)."""
+    kind = type(value)
+    if kind is dict:
+        return {key: copy_json(item) for key, item in value.items()}
+    if kind is list:
+        return [copy_json(item) for item in value]
+    return value
 
 
 def deep_merge(base, patch):
@@ -10,12 +20,12 @@ def deep_merge(base, patch):
     merge key by key; arrays and scalars are replaced. Nothing that the
     patch does not name is dropped. Neither argument is modified.
     """
-    merged = copy.deepcopy(base)
+    merged = copy_json(base)
     for key, value in patch.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = deep_merge(merged[key], value)
         else:
-            merged[key] = copy.deepcopy(value)
+            merged[key] = copy_json(value)
     return merged
 
 

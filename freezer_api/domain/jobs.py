@@ -1,7 +1,5 @@
 """Job rules: creation defaults, events, embedded actions, client checks."""
 
-import copy
-
 from freezer_api import exceptions
 from freezer_api.domain import documents
 
@@ -18,7 +16,7 @@ def expand_action_defaults(doc):
     """Apply and remove ``action_defaults``: each of its keys fills the
     ``freezer_action`` of every job action that lacks it (or has null).
     ``doc`` has passed the job body schema, so the shapes are right."""
-    doc = copy.deepcopy(doc)
+    doc = documents.copy_json(doc)
     defaults = doc.pop("action_defaults", None)
     if not defaults:
         return doc
@@ -26,7 +24,7 @@ def expand_action_defaults(doc):
         freezer_action = action["freezer_action"]
         for key, value in defaults.items():
             if freezer_action.get(key) is None:
-                freezer_action[key] = copy.deepcopy(value)
+                freezer_action[key] = documents.copy_json(value)
     return doc
 
 
@@ -83,7 +81,7 @@ def apply_event(doc, event):
     schedule = doc.get("job_schedule") or {}
     if schedule.get("event") == event:
         return "%s already requested" % event, None
-    new = copy.deepcopy(doc)
+    new = documents.copy_json(doc)
     new_schedule = new.setdefault("job_schedule", {})
     new_schedule["event"] = event
     if event == "start":

@@ -13,6 +13,7 @@ Both forms become one ``Query`` that every storage driver understands.
 
 import dataclasses
 import json
+import math
 import re
 
 from freezer_api import exceptions
@@ -44,6 +45,16 @@ def _scalar(key, value):
         raise exceptions.InvalidInput(
             "search term %r: the value is longer than %d characters"
             % (key, MAX_TEXT))
+    if isinstance(value, float) and not math.isfinite(value) or \
+            isinstance(value, int) and not -2 ** 63 <= value < 2 ** 63:
+        # (from the JSON text of an _all term: the body's own numbers
+        # are bounded when it is parsed)
+        raise exceptions.InvalidInput(
+            "search term %r: the number is out of range" % key)
+    if isinstance(value, str) and "\x00" in value:
+        # No stored string has one, and PostgreSQL refuses it in a query.
+        raise exceptions.InvalidInput(
+            "search term %r: the value contains a NUL character" % key)
     return value
 
 

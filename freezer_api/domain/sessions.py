@@ -10,8 +10,6 @@ layer writes that with compare-and-set and retries on a lost race, so the
 rules hold however many agents call at once.
 """
 
-import copy
-
 from freezer_api import exceptions
 from freezer_api.domain import documents
 
@@ -43,7 +41,7 @@ def replaced_session(stored, body, session_id, user_id, project_id):
                            ("time_start", -1), ("time_end", -1)):
         doc.setdefault(field, stored.get(field, default))
     doc.update(session_id=session_id, user_id=user_id,
-               project_id=project_id, jobs=copy.deepcopy(_jobs(stored)))
+               project_id=project_id, jobs=documents.copy_json(_jobs(stored)))
     return doc
 
 
@@ -80,7 +78,7 @@ def start(session, job_id, current_tag, now):
     if not isinstance(hold_off, int):
         hold_off = DEFAULT_HOLD_OFF
     within_window = now - time_start <= hold_off
-    new = copy.deepcopy(session)
+    new = documents.copy_json(session)
     if within_window:
         if current_tag == tag:
             return HOLD_OFF, None
@@ -114,7 +112,7 @@ def end(session, job_id, result, now, current_tag=None):
     _member(session, job_id)
     if current_tag is not None and current_tag < tag:
         return OUT_OF_SYNC, None
-    new = copy.deepcopy(session)
+    new = documents.copy_json(session)
     new["jobs"][job_id].update(status="completed", result=result,
                                time_ended=now)
     overall = overall_result(new)
@@ -141,7 +139,7 @@ def attach(session, job):
         "session_tag": int(session.get("session_tag") or 0),
         "job_schedule": session.get("schedule") or {},
     })
-    new_session_doc = copy.deepcopy(session)
+    new_session_doc = documents.copy_json(session)
     if not isinstance(new_session_doc.get("jobs"), dict):
         new_session_doc["jobs"] = {}
     new_session_doc["jobs"][job["job_id"]] = member_entry(new_job)
@@ -152,7 +150,7 @@ def drop_member(session, job_id):
     """``session`` without ``job_id``, or None if it was not a member."""
     if job_id not in _jobs(session):
         return None
-    new = copy.deepcopy(session)
+    new = documents.copy_json(session)
     del new["jobs"][job_id]
     return new
 

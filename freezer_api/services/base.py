@@ -35,8 +35,12 @@ class DocumentService:
         self.sleep = sleep or time.sleep
 
     # -- reads ------------------------------------------------------------
-    def list(self, caller, query):
-        return self.storage.search(self.kind, caller.scope, query)
+    def page(self, caller, query):
+        """The list and its fingerprint (``storage_base.Page``)."""
+        return self.storage.page(self.kind, caller.scope, query)
+
+    def fingerprint(self, caller, query):
+        return self.storage.fingerprint(self.kind, caller.scope, query)
 
     def get(self, caller, doc_id):
         record = self.storage.get(self.kind, caller.scope, doc_id)

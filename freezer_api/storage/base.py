@@ -17,6 +17,9 @@ VersionConflict, StorageUnavailable); never HTTP errors, never ``{}`` for
 
 import abc
 import dataclasses
+import hashlib
+import threading
+import time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +76,41 @@ class Delete:
     record: Record
 
 
+@dataclasses.dataclass(frozen=True)
+class Page:
+    """A page of a list, and its ``fingerprint``."""
+
+    docs: list
+    fingerprint: str
+
+
+def page_fingerprint(stamps):
+    """The fingerprint of a page from ``(key, stamp)`` of each document on
+    it, in order: ``key`` names the stored document (never reused for
+    another one while it exists), ``stamp`` changes on every write of it.
+    Equal for two reads exactly when the page holds the same documents,
+    at the same versions, in the same order."""
+    digest = hashlib.blake2b(digest_size=12)
+    for key, stamp in stamps:
+        digest.update(("%s:%s;" % (key, stamp)).encode())
+    return digest.hexdigest()
+
+
+class Stamps:
+    """Write stamps: nanoseconds since the epoch, strictly increasing in
+    this process (two writes never get the same stamp here, even within a
+    nanosecond or when the clock steps back)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def next(self):
+        with self._lock:
+            self._last = max(time.time_ns(), self._last + 1)
+            return self._last
+
+
 class StorageDriver(abc.ABC):
     """What the services need from a backend; see the module docstring."""
 
@@ -94,6 +132,30 @@ class StorageDriver(abc.ABC):
 
         :raises StorageUnavailable:
         """
+
+    @abc.abstractmethod
+    def fingerprint(self, kind, scope, query):
+        """A short string naming what ``search`` would return now: it
+        changes whenever that page would hold other documents, or other
+        versions of them (a document on it written, deleted, added, or
+        moved in or out of the page by a write before it), and stays the
+        same while only documents off the page change. Cheaper than the
+        search (the documents are not read), it is the validator of
+        conditional list requests (``If-None-Match``).
+
+        :raises StorageUnavailable:
+        """
+
+    def page(self, kind, scope, query):
+        """``search`` and ``fingerprint`` of one read, as a ``Page``.
+
+        This default reads twice, the fingerprint first: a write between
+        the two reads leaves a fingerprint older than the documents, which
+        only costs the client one more full answer later. Drivers read
+        both at once.
+        """
+        fingerprint = self.fingerprint(kind, scope, query)
+        return Page(self.search(kind, scope, query), fingerprint)
 
     @abc.abstractmethod
     def apply(self, operations):

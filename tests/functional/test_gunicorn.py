@@ -1,81 +1,22 @@
 """End to end: the real ``freezer-api`` command (gunicorn, 2 workers) on a
 loopback socket, driven over HTTP like an agent would."""
 
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 
 import pytest
 import requests
 
-from tests import conftest
-
-BIN = os.path.dirname(sys.executable)
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.functional import server as server_module
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def server(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gunicorn")
-    drop = None
-    if request.param == "sqlite":
-        url = "sqlite:///%s" % (tmp / "freezer.sqlite")
-    else:
-        base = os.environ.get(conftest.SQL_BACKENDS[request.param])
-        if not base:
-            if os.environ.get("FREEZER_TEST_REQUIRE_ALL") == "1":
-                pytest.fail("no %s server" % request.param)
-            pytest.skip("no %s server configured" % request.param)
-        url, drop = conftest._sql_database(base)
-        subprocess.run([os.path.join(BIN, "freezer-manage"), "--config-file",
-                        str(_write_conf(tmp, url, 0)), "db", "sync"],
-                       check=True, capture_output=True)
-    port = _free_port()
-    conf = _write_conf(tmp, url, port)
-    log = open(tmp / "server.log", "wb")
-    proc = subprocess.Popen([os.path.join(BIN, "freezer-api"),
-                             "--config-file", str(conf)],
-                            stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    base_url = "http://127.0.0.1:%d" % port
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(base_url + "/healthcheck", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("freezer-api did not start:\n" +
-                        (tmp / "server.log").read_text()[-3000:])
-        time.sleep(0.2)
-    yield base_url
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-    if drop:
-        drop()
-
-
-def _write_conf(tmp, url, port):
-    path = tmp / "freezer-api.conf"
-    path.write_text(
-        "[DEFAULT]\nbind_host = 127.0.0.1\nbind_port = %d\n"
-        "auth_strategy = noauth\n\n[api]\nworkers = 2\n\n"
-        "[database]\nconnection = %s\n" % (port, url))
-    return path
+    url, drop = server_module.database(request.param, tmp)
+    process = server_module.Server(tmp, url).start()
+    yield process.base_url
+    process.stop()
+    drop()
 
 
 def _session(user, project):

@@ -235,3 +235,91 @@ def test_other_kinds_id_fields(driver):
 
 def test_healthcheck(driver):
     driver.healthcheck()
+
+
+# -- fingerprints: the validator of conditional list requests ---------------
+
+POLL_C1 = Query(match=(("client_id", "c1"),),
+                match_not=(("status", "completed"),))
+
+
+def test_page_is_search_with_its_fingerprint(driver):
+    insert(driver, job("a"), job("b"), job("c", client="c2"))
+    page = driver.page(kinds.JOBS, ALICE, POLL_C1)
+    assert page.docs == driver.search(kinds.JOBS, ALICE, POLL_C1)
+    assert ids(page.docs) == ["a", "b"]
+    assert page.fingerprint == driver.fingerprint(kinds.JOBS, ALICE, POLL_C1)
+    assert isinstance(page.fingerprint, str) and \
+        0 < len(page.fingerprint) <= 64
+
+
+def test_fingerprint_follows_every_change_on_the_page(driver):
+    insert(driver, job("a"), job("b"), job("other", client="c2"))
+    seen = [driver.fingerprint(kinds.JOBS, ALICE, POLL_C1)]
+
+    def changed():
+        value = driver.fingerprint(kinds.JOBS, ALICE, POLL_C1)
+        assert value not in seen
+        seen.append(value)
+
+    # Documents off the page (another client) do not change it.
+    other = driver.get(kinds.JOBS, ALICE, "other")
+    driver.apply([Update(other, dict(other.doc, description="x"))])
+    assert driver.fingerprint(kinds.JOBS, ALICE, POLL_C1) == seen[-1]
+    # A document on it written, added, deleted, leaving the filter.
+    a = driver.get(kinds.JOBS, ALICE, "a")
+    driver.apply([Update(a, dict(a.doc, description="new"))])
+    changed()
+    insert(driver, job("c"))
+    changed()
+    # Deleted again: the page is what it was, so is its fingerprint.
+    driver.apply([Delete(driver.get(kinds.JOBS, ALICE, "c"))])
+    assert driver.fingerprint(kinds.JOBS, ALICE, POLL_C1) == seen[-2]
+    driver.apply([Delete(driver.get(kinds.JOBS, ALICE, "a"))])
+    changed()
+    b = driver.get(kinds.JOBS, ALICE, "b")
+    driver.apply([Update(b, job("b", status="completed"))])
+    changed()
+    # Back to a state seen before, by new writes: still a new value.
+    b = driver.get(kinds.JOBS, ALICE, "b")
+    driver.apply([Update(b, job("b"))])
+    changed()
+
+
+def test_fingerprint_of_a_re_created_document(driver):
+    insert(driver, job("a"), job("b"))
+    everything = Query()
+    before = driver.fingerprint(kinds.JOBS, ALICE, everything)
+    # The newest document deleted and created again with the same id and
+    # content (SQLite may even give it back the same row id).
+    driver.apply([Delete(driver.get(kinds.JOBS, ALICE, "b"))])
+    insert(driver, job("b"))
+    assert driver.fingerprint(kinds.JOBS, ALICE, everything) != before
+
+
+def test_fingerprint_of_a_later_page(driver):
+    insert(driver, *[job("j%02d" % i) for i in range(25)])
+    second = Query(limit=10, offset=10)
+    before = driver.fingerprint(kinds.JOBS, ALICE, second)
+    assert before != driver.fingerprint(kinds.JOBS, ALICE, Query(limit=10))
+    # A document after the page changes: not this page.
+    last = driver.get(kinds.JOBS, ALICE, "j24")
+    driver.apply([Update(last, dict(last.doc, description="x"))])
+    assert driver.fingerprint(kinds.JOBS, ALICE, second) == before
+    # One before it goes: the page shifts.
+    driver.apply([Delete(driver.get(kinds.JOBS, ALICE, "j03"))])
+    assert driver.fingerprint(kinds.JOBS, ALICE, second) != before
+    assert ids(driver.page(kinds.JOBS, ALICE, second).docs) == \
+        ["j%02d" % i for i in range(11, 21)]
+
+
+def test_fingerprint_is_per_scope(driver):
+    insert(driver, job("a"), job("b", user="bob", project="pb"))
+    alice = driver.fingerprint(kinds.JOBS, ALICE, Query())
+    bob = driver.fingerprint(kinds.JOBS, Scope(user_id="bob"), Query())
+    assert alice != bob
+    assert driver.fingerprint(kinds.JOBS, PROJECT_B, Query()) == bob
+    empty = driver.fingerprint(kinds.JOBS, Scope(user_id="nobody"), Query())
+    insert(driver, job("c", user="nobody"))
+    assert driver.fingerprint(kinds.JOBS, Scope(user_id="nobody"),
+                              Query()) != empty

@@ -54,6 +54,8 @@ import typing
 
 import opensearchpy
 from opensearchpy import exceptions as os_exc
+from opensearchpy import serializer as os_serializer
+import orjson
 
 from freezer_api import exceptions
 from freezer_api.domain import kinds
@@ -315,6 +317,17 @@ def _bulk_lines(writes):
     return lines
 
 
+class _Serializer(os_serializer.JSONSerializer):
+    """The client's JSON serializer, reading answers with orjson: a page
+    of hits decodes several times faster than with json.loads."""
+
+    def loads(self, s):
+        try:
+            return orjson.loads(s)
+        except orjson.JSONDecodeError:
+            return super().loads(s)  # its error, as before
+
+
 class ElasticsearchDriver(base.StorageDriver):
     """Documents in Elasticsearch or OpenSearch; see the module docstring
     for the guarantee of ``apply``."""
@@ -335,7 +348,8 @@ class ElasticsearchDriver(base.StorageDriver):
         es = self.conf
         kwargs = {"hosts": list(es.hosts), "timeout": es.timeout,
                   "max_retries": es.max_retries, "retry_on_timeout": False,
-                  "verify_certs": es.verify_certs, "pool_maxsize": 32}
+                  "verify_certs": es.verify_certs, "pool_maxsize": 32,
+                  "serializer": _Serializer()}
         if es.ca_certs:
             kwargs["ca_certs"] = es.ca_certs
         if es.username:

@@ -11,7 +11,9 @@ import fcntl
 import json
 import logging
 import os
+import time
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
@@ -24,6 +26,9 @@ from freezer_api.storage.sqlalchemy import models
 LOG = logging.getLogger(__name__)
 T = models.documents
 
+# Statement shapes kept (they are few: one per kind of list filter).
+MAX_STATEMENTS = 512
+
 # Error codes that mean "lost a race, try again" rather than "backend down".
 _RETRYABLE_MYSQL = {1205, 1213}  # lock wait timeout, deadlock
 
@@ -32,10 +37,31 @@ def _dumps(doc):
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
+# Stored documents are JSON that _dumps wrote: orjson reads them several
+# times faster than json.loads (lists decode many per request).
+_loads = orjson.loads
+
+
+# The writes of ``apply``, built once (see "reads"): every column a write
+# sets is bound, and updates and deletes only touch the version read
+# (compare-and-set).
+_WRITTEN = ("kind", "doc_id", "user_id", "project_id", "version",
+            "client_id", "session_id", "status", "time_ts", "doc", "changed")
+_INSERT = sa.insert(T).values(
+    {name: sa.bindparam(name) for name in _WRITTEN})
+_CAS = (T.c.pk == sa.bindparam("read_pk"),
+        T.c.version == sa.bindparam("read_version"))
+_UPDATE = sa.update(T).where(*_CAS).values(
+    {name: sa.bindparam(name) for name in _WRITTEN if name != "kind"})
+_DELETE = sa.delete(T).where(*_CAS)
+
+
 class SQLAlchemyDriver(base.StorageDriver):
     name = "sqlalchemy"
 
     def __init__(self, conf):
+        self.stamps = base.Stamps()
+        self._statements = {}
         self.url = conf.database.connection
         if not self.url:
             raise exceptions.StorageUnavailable(
@@ -46,7 +72,7 @@ class SQLAlchemyDriver(base.StorageDriver):
     # -- set-up -----------------------------------------------------------
     def _create_engine(self, conf):
         url = sa.engine.make_url(self.url)
-        kwargs = {"pool_pre_ping": True}
+        kwargs = {}
         if url.get_backend_name() == "sqlite":
             path = url.database
             if path and path != ":memory:":
@@ -64,6 +90,9 @@ class SQLAlchemyDriver(base.StorageDriver):
         engine = sa.create_engine(url, **kwargs)
         if url.get_backend_name() == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_on_connect)
+        else:
+            sa.event.listen(engine, "checkout", _ping_if_idle)
+            sa.event.listen(engine, "checkin", _stamp_checkin)
         return engine
 
     def upgrade(self):
@@ -76,6 +105,21 @@ class SQLAlchemyDriver(base.StorageDriver):
         from freezer_api.storage.sqlalchemy import migration
         with self._errors():
             return migration.current(self.engine)
+
+    def schema_status(self):
+        """``(at_head, details)`` for ``freezer-status upgrade check``."""
+        from freezer_api.storage.sqlalchemy import migration
+        head = migration.head()
+        current = self.schema_version()
+        if current == head:
+            return True, "The database schema is at revision %s (head)." \
+                % head
+        if current is None:
+            return False, ("The database has no freezer-api schema: run "
+                           "'freezer-manage db sync'.")
+        return False, ("The database schema is at revision %s, the code "
+                       "needs %s: run 'freezer-manage db sync'."
+                       % (current, head))
 
     @contextlib.contextmanager
     def _sqlite_lock(self):
@@ -128,73 +172,172 @@ class SQLAlchemyDriver(base.StorageDriver):
             "The database is unavailable; try again later.")
 
     # -- reads ------------------------------------------------------------
+    # Building a SELECT costs more CPU than SQLite takes to run it: each
+    # statement is built once per shape (which scope, which filters on
+    # which kinds of values, which columns) and kept; a request only binds
+    # its values.
+    def _cached(self, shape, build):
+        stmt = self._statements.get(shape)
+        if stmt is None:
+            if len(self._statements) >= MAX_STATEMENTS:
+                self._statements.clear()
+            stmt = self._statements[shape] = build()
+        return stmt
+
     @staticmethod
-    def _scope(kind, scope):
-        clauses = [T.c.kind == kind]
+    def _scope(scope):
+        """The scope's clauses, binding ``kind``, ``project_id`` and
+        ``user_id`` (see ``_scope_params``)."""
+        clauses = [T.c.kind == sa.bindparam("kind")]
         if scope.all_projects:
             return clauses
         if scope.project_id is not None:
-            clauses.append(T.c.project_id == scope.project_id)
+            clauses.append(T.c.project_id == sa.bindparam("project_id"))
         if scope.user_id is not None:
-            clauses.append(T.c.user_id == scope.user_id)
+            clauses.append(T.c.user_id == sa.bindparam("user_id"))
         return clauses
 
+    @staticmethod
+    def _scope_params(kind, scope):
+        params = {"kind": kind}
+        if not scope.all_projects:
+            if scope.project_id is not None:
+                params["project_id"] = scope.project_id
+            if scope.user_id is not None:
+                params["user_id"] = scope.user_id
+        return params
+
+    @staticmethod
+    def _scope_shape(scope):
+        return (scope.project_id is not None, scope.user_id is not None,
+                scope.all_projects)
+
     def get(self, kind, scope, doc_id):
-        stmt = (sa.select(T.c.pk, T.c.version, T.c.doc)
-                .where(*self._scope(kind, scope), T.c.doc_id == doc_id))
-        if scope.project_id is None and scope.prefer_project is not None:
-            stmt = stmt.order_by(
-                sa.case((T.c.project_id == scope.prefer_project, 0),
-                        else_=1), T.c.pk)
-        stmt = stmt.limit(1)
+        prefer = scope.project_id is None and \
+            scope.prefer_project is not None
+        params = self._scope_params(kind, scope)
+        params["doc_id"] = doc_id
+        if prefer:
+            params["prefer_project"] = scope.prefer_project
+
+        def build():
+            stmt = (sa.select(T.c.pk, T.c.version, T.c.doc)
+                    .where(*self._scope(scope),
+                           T.c.doc_id == sa.bindparam("doc_id")))
+            if prefer:
+                stmt = stmt.order_by(sa.case(
+                    (T.c.project_id == sa.bindparam("prefer_project"), 0),
+                    else_=1), T.c.pk)
+            return stmt.limit(1)
+        stmt = self._cached(("get", self._scope_shape(scope), prefer), build)
         with self._errors(), self.engine.connect() as conn:
-            row = conn.execute(stmt).first()
+            row = conn.execute(stmt, params).first()
         if row is None:
             raise exceptions.NotFound(
                 "No %s found with ID %s" % (kind[:-1], doc_id))
-        return base.Record(kind=kind, doc=json.loads(row.doc),
+        return base.Record(kind=kind, doc=_loads(row.doc),
                            version=row.version, key=row.pk)
 
-    def search(self, kind, scope, query):
-        clauses = self._scope(kind, scope)
-        for key, value in query.match:
-            clauses.append(self._term(kind, key, value, negate=False))
-        for key, value in query.match_not:
-            clauses.append(self._term(kind, key, value, negate=True))
+    def statement(self, kind, scope, query, *columns):
+        """The SELECT of ``columns`` of one page of ``search``, and the
+        values to bind: ``(statement, params)``."""
+        params = self._scope_params(kind, scope)
+        params.update(limit=query.limit, offset=query.offset)
+        terms = []
+        for negate, pairs in ((False, query.match), (True, query.match_not)):
+            for key, value in pairs:
+                how, bound = self._term_value(kind, key, value)
+                if bound is not None:
+                    params["term%d" % len(terms)] = bound
+                terms.append((key, negate, how))
         if query.time_after is not None:
-            clauses.append(T.c.time_ts >= query.time_after)
+            params["time_after"] = query.time_after
         if query.time_before is not None:
-            clauses.append(T.c.time_ts <= query.time_before)
+            params["time_before"] = query.time_before
         if query.text:
-            clauses.append(self._text(query.text))
-        stmt = (sa.select(T.c.doc).where(*clauses).order_by(T.c.pk)
-                .limit(query.limit).offset(query.offset))
+            params["text"] = "%" + query.text.replace("\\", "\\\\").replace(
+                "%", "\\%").replace("_", "\\_") + "%"
+
+        def build():
+            clauses = self._scope(scope)
+            for number, (key, negate, how) in enumerate(terms):
+                clauses.append(self._term(key, negate, how,
+                                          sa.bindparam("term%d" % number)))
+            if query.time_after is not None:
+                clauses.append(T.c.time_ts >= sa.bindparam("time_after"))
+            if query.time_before is not None:
+                clauses.append(T.c.time_ts <= sa.bindparam("time_before"))
+            if query.text:
+                clauses.append(self._text(sa.bindparam("text")))
+            return (sa.select(*columns).where(*clauses).order_by(T.c.pk)
+                    .limit(sa.bindparam("limit", type_=sa.Integer))
+                    .offset(sa.bindparam("offset", type_=sa.Integer)))
+        shape = ("search", self._scope_shape(scope), tuple(terms),
+                 query.time_after is not None, query.time_before is not None,
+                 bool(query.text), tuple(column.key for column in columns))
+        return self._cached(shape, build), params
+
+    def search(self, kind, scope, query):
+        stmt, params = self.statement(kind, scope, query, T.c.doc)
         with self._errors(), self.engine.connect() as conn:
-            return [json.loads(doc) for doc, in conn.execute(stmt)]
+            return [_loads(doc) for doc, in conn.execute(stmt, params)]
+
+    def page(self, kind, scope, query):
+        stmt, params = self.statement(kind, scope, query, T.c.pk,
+                                      T.c.changed, T.c.doc)
+        with self._errors(), self.engine.connect() as conn:
+            rows = conn.execute(stmt, params).all()
+        return base.Page([_loads(row.doc) for row in rows],
+                         base.page_fingerprint(
+                             (row.pk, row.changed) for row in rows))
+
+    def fingerprint(self, kind, scope, query):
+        # The same walk of the index as the page, without reading (or
+        # decoding) the documents.
+        stmt, params = self.statement(kind, scope, query, T.c.pk,
+                                      T.c.changed)
+        with self._errors(), self.engine.connect() as conn:
+            return base.page_fingerprint(conn.execute(stmt, params).all())
 
     def count(self, kind):
         with self._errors(), self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(T)
                                 .where(T.c.kind == kind)).scalar_one()
 
-    def _term(self, kind, key, value, negate):
+    @staticmethod
+    def _term_value(kind, key, value):
+        """How the term ``key`` = ``value`` is matched, and the value it
+        binds: ``("column", name)`` and the value for an indexed column,
+        ``("never", None)`` and None when it cannot hold (an indexed
+        column holds only strings), ``("leaf", None)`` and the JSON text of
+        the value for any other key."""
         column = kinds.FILTER_FIELDS[kind].get(key) or \
             kinds.COMMON_FILTER_FIELDS.get(key)
-        if column is not None:
-            col = T.c[column]
-            if not isinstance(value, str) or isinstance(value, bool):
-                return sa.true() if negate else sa.false()
+        if column is None:
+            # Not ASCII-escaped: MariaDB's JSON_CONTAINS compares "\u00e9"
+            # and "é" as different strings (documents are stored
+            # unescaped).
+            return ("leaf", None), json.dumps(value, ensure_ascii=False)
+        if not isinstance(value, str):
+            return ("never", None), None
+        return ("column", column), value
+
+    def _term(self, key, negate, how, bound):
+        """The clause of a term (see ``_term_value``)."""
+        if how[0] == "never":
+            return sa.true() if negate else sa.false()
+        if how[0] == "column":
+            col = T.c[how[1]]
             if negate:
-                return sa.or_(col.is_(None), col != value)
-            return col == value
-        positive = self._leaf_equals(key, value)
+                return sa.or_(col.is_(None), col != bound)
+            return col == bound
+        positive = self._leaf_equals(key, bound)
         return sa.not_(positive) if negate else positive
 
-    def _leaf_equals(self, key, value):
-        """True where some leaf of the document named ``key`` equals
-        ``value`` (a JSON scalar). ``key`` was checked against
-        ``search.KEY_RE``, so it is safe inside a JSON path."""
-        encoded = json.dumps(value)
+    def _leaf_equals(self, key, encoded):
+        """True where some leaf of the document named ``key`` equals the
+        JSON scalar ``encoded`` (its JSON text, bound). ``key`` was checked
+        against ``search.KEY_RE``, so it is safe inside a JSON path."""
         if self.dialect == "sqlite":
             tree = sa.func.json_tree(T.c.doc).table_valued(
                 "key", "atom", "type").alias("leaf")
@@ -209,29 +352,33 @@ class SQLAlchemyDriver(base.StorageDriver):
                 sa.cast(T.c.doc, postgresql.JSONB),
                 sa.cast(sa.literal(path), postgresql.JSONPATH),
                 sa.func.jsonb_build_object(
-                    "v", sa.cast(sa.literal(encoded), postgresql.JSONB)))
+                    "v", sa.cast(encoded, postgresql.JSONB)))
         # MySQL and MariaDB
         return sa.func.coalesce(sa.func.json_contains(
             sa.func.json_extract(T.c.doc, '$**."%s"' % key), encoded),
             0) == 1
 
-    def _text(self, text):
-        pattern = "%" + text.replace("\\", "\\\\").replace(
-            "%", "\\%").replace("_", "\\_") + "%"
+    def _text(self, pattern):
         if self.dialect == "postgresql":
             return T.c.doc.ilike(pattern, escape="\\")
         return T.c.doc.like(pattern, escape="\\")
 
     # -- writes -----------------------------------------------------------
-    @staticmethod
-    def _row(kind, doc):
+    def _row(self, kind, doc):
         row = kinds.indexed_fields(kind, doc)
         row.update(doc=_dumps(doc), doc_id=kinds.doc_id(kind, doc),
                    user_id=doc.get("user_id") or "",
-                   project_id=doc.get("project_id") or "")
+                   project_id=doc.get("project_id") or "",
+                   changed=self.stamps.next())
         return row
 
     def apply(self, operations):
+        if len(operations) > 1 and \
+                all(isinstance(op, base.Insert) for op in operations):
+            try:
+                return self._insert_many(operations)
+            except exceptions.AlreadyExists:
+                pass  # one by one below, to name the id that is taken
         versions = []
         with self._errors(), self.engine.begin() as conn:
             for op in operations:
@@ -239,7 +386,7 @@ class SQLAlchemyDriver(base.StorageDriver):
                     row = self._row(op.kind, op.doc)
                     row.update(kind=op.kind, version=1)
                     try:
-                        conn.execute(sa.insert(T).values(**row))
+                        conn.execute(_INSERT, row)
                     except sa_exc.IntegrityError:
                         raise exceptions.AlreadyExists(
                             "A document with ID %s already exists"
@@ -249,18 +396,15 @@ class SQLAlchemyDriver(base.StorageDriver):
                     rec = op.record
                     row = self._row(rec.kind, op.doc)
                     row["version"] = rec.version + 1
-                    result = conn.execute(
-                        sa.update(T).where(T.c.pk == rec.key,
-                                           T.c.version == rec.version)
-                        .values(**row))
+                    row.update(read_pk=rec.key, read_version=rec.version)
+                    result = conn.execute(_UPDATE, row)
                     if result.rowcount != 1:
                         raise exceptions.VersionConflict("stale version")
                     versions.append(rec.version + 1)
                 elif isinstance(op, base.Delete):
                     rec = op.record
-                    result = conn.execute(
-                        sa.delete(T).where(T.c.pk == rec.key,
-                                           T.c.version == rec.version))
+                    result = conn.execute(_DELETE, {
+                        "read_pk": rec.key, "read_version": rec.version})
                     if result.rowcount != 1:
                         raise exceptions.VersionConflict("stale version")
                     versions.append(None)
@@ -268,9 +412,60 @@ class SQLAlchemyDriver(base.StorageDriver):
                     raise TypeError("unknown operation %r" % (op,))
         return versions
 
+    def _insert_many(self, operations):
+        """Only inserts: one multi-row statement (freezer-manage copies
+        pages of 500 documents), in order, in one transaction."""
+        rows = []
+        for op in operations:
+            row = self._row(op.kind, op.doc)
+            row.update(kind=op.kind, version=1)
+            rows.append(row)
+        if self.dialect == "postgresql":
+            # One INSERT ... VALUES (...), (...): psycopg's executemany
+            # pipeline would log a warning whenever an id is taken.
+            stmt, params = sa.insert(T).values(rows), None
+        else:
+            stmt, params = sa.insert(T), rows
+        with self._errors(), self.engine.begin() as conn:
+            try:
+                conn.execute(stmt, params)
+            except sa_exc.IntegrityError:
+                raise exceptions.AlreadyExists("a document already exists")
+        return [1] * len(rows)
+
     def healthcheck(self):
         with self._errors(), self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
+
+
+# A server may have dropped a pooled connection (restart, failover, idle
+# timeout): a connection that has waited in the pool longer than this is
+# pinged before use, and replaced if the ping fails. SQLAlchemy's
+# pool_pre_ping pinged on every checkout, a second round trip for every
+# statement of a busy server; a connection used a moment ago is known to
+# work. (A SQLite file needs no ping.)
+PING_AFTER = 1.0
+
+
+def _ping_if_idle(dbapi_conn, record, _proxy):
+    returned = record.info.get("returned")
+    if returned is None or time.monotonic() - returned <= PING_AFTER:
+        return  # new, or used a moment ago
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("SELECT 1")
+    except Exception as exc:
+        # The pool replaces the connection and tries again.
+        raise sa_exc.DisconnectionError(str(exc)) from exc
+    finally:
+        try:
+            cursor.close()
+        except Exception:
+            pass
+
+
+def _stamp_checkin(_dbapi_conn, record):
+    record.info["returned"] = time.monotonic()
 
 
 def _sqlite_on_connect(dbapi_conn, _record):

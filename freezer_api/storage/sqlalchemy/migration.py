@@ -5,6 +5,7 @@ import os
 from alembic import command
 from alembic import config as alembic_config
 from alembic import migration as alembic_migration
+from alembic import script as alembic_script
 
 VERSION_TABLE = "freezer_alembic_version"
 SCRIPTS = os.path.join(os.path.dirname(__file__), "migrations")
@@ -27,3 +28,9 @@ def current(engine):
         ctx = alembic_migration.MigrationContext.configure(
             conn, opts={"version_table": VERSION_TABLE})
         return ctx.get_current_revision()
+
+
+def head():
+    """The newest revision of the migration scripts."""
+    return alembic_script.ScriptDirectory.from_config(
+        _config(None)).get_current_head()

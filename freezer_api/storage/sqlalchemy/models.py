@@ -2,7 +2,9 @@
 
 Each row is a whole JSON document (``doc``) plus the columns the API filters,
 scopes and sorts on. ``pk`` gives the stable order of lists; ``version`` is
-the compare-and-set counter.
+the compare-and-set counter; ``changed`` is the write stamp (a new value on
+every insert and update, never the one a deleted row had), from which the
+fingerprint of a list page is computed.
 """
 
 import sqlalchemy as sa
@@ -37,6 +39,8 @@ documents = sa.Table(
     sa.Column("status", sa.String(32), nullable=True),
     sa.Column("time_ts", sa.BigInteger(), nullable=True),
     sa.Column("doc", DOC_TYPE, nullable=False),
+    sa.Column("changed", sa.BigInteger(), nullable=False,
+              server_default="0"),
     sa.UniqueConstraint("kind", "project_id", "doc_id",
                         name="uq_documents_kind_project_doc"),
     sa.Index("ix_documents_kind_user_doc", "kind", "user_id", "doc_id"),

@@ -1,0 +1,393 @@
+"""``make bench``: this service on every available backend, the bare-Falcon
+ceiling and upstream freezer-api, side by side, at growing job counts.
+
+Environment (all optional):
+
+    BENCH_SIZES      job counts, ascending (100,1000,10000,100000)
+    BENCH_BACKENDS   sqlite,postgresql,opensearch (those that start)
+    BENCH_SECONDS    seconds per phase and server (1.5), BENCH_REQUESTS its
+                     cap (20000)
+    BENCH_THREADS    concurrent clients (4)
+    BENCH_UPSTREAM   1: also upstream freezer-api (default), 0: not
+    BENCH_UPSTREAM_MAX_JOBS  largest size upstream is measured at (1000)
+
+Writes benchmarks/results/latest.{md,json}, poll_cpu.png and explain.md,
+and prints the table.
+"""
+
+import datetime
+import json
+import os
+import sys
+import time
+import traceback
+
+from benchmarks import loadgen
+from benchmarks import procstat
+from benchmarks import servers
+from benchmarks import workload
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                       "results")
+THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "1.5"))
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20000"))
+SIZES = [int(x) for x in os.environ.get(
+    "BENCH_SIZES", "100,1000,10000,100000").split(",")]
+BACKENDS = [name.strip() for name in os.environ.get(
+    "BENCH_BACKENDS", "sqlite,postgresql,opensearch").split(",")
+    if name.strip()]
+UPSTREAM = os.environ.get("BENCH_UPSTREAM", "1") == "1"
+UPSTREAM_MAX = int(os.environ.get("BENCH_UPSTREAM_MAX_JOBS", "1000"))
+ETAG_CLIENTS = 200
+SLICE = float(os.environ.get("BENCH_SLICE", "0.5"))
+
+READS = ("poll", "poll_qs", "poll_304", "get")
+WRITES = ("session", "patch")
+PHASE_TITLES = {
+    "poll": "poll (GET with body)", "poll_qs": "poll (query string)",
+    "poll_304": "poll, If-None-Match: 304", "get": "job by id",
+    "session": "session start+end", "patch": "job PATCH (v2 scheduler)"}
+
+
+def log(text):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), text),
+          file=sys.stderr, flush=True)
+
+
+class Side:
+    """One server under measurement: its port, its processes and those of
+    its backend, and what a phase accumulates on it."""
+
+    def __init__(self, server, db_pid=None):
+        self.server, self.db_pid = server, db_pid
+
+    def http(self):
+        return loadgen.Client(self.server.port, workload.PREFIX,
+                              workload.HEADERS,
+                              loadgen.Budget(10 ** 9, 10 ** 9))
+
+    def warm(self, script):
+        # Every worker builds its lazy state (policy rules, statements,
+        # pools) before the meters start.
+        loadgen.run(self.server.port, workload.PREFIX, workload.HEADERS,
+                    script, threads=THREADS, seconds=0.5, requests=40)
+
+    def slice(self, script, seconds, requests):
+        """Load for ``seconds``: (Result, app CPU s, backend CPU s)."""
+        app = procstat.Meter(self.server.proc.pid)
+        db = procstat.Meter(self.db_pid) if self.db_pid else None
+        app.start()
+        if db:
+            db.start()
+        result = loadgen.run(self.server.port, workload.PREFIX,
+                             workload.HEADERS, script, threads=THREADS,
+                             seconds=seconds, requests=requests)
+        return result, app.stop(), db.stop() if db else 0.0
+
+
+class Tally:
+    def __init__(self):
+        self.latencies, self.errors = [], []
+        self.elapsed = self.app = self.db = 0.0
+
+    def add(self, result, app, db):
+        self.latencies += result.latencies
+        self.errors += result.errors
+        self.elapsed += result.elapsed
+        self.app += app
+        self.db += db
+
+    def row(self, side):
+        result = loadgen.Result(self.latencies, self.elapsed, self.errors)
+        n = max(result.requests, 1)
+        return {"requests": result.requests,
+                "seconds": round(result.elapsed, 3),
+                "rate": round(result.rate, 1),
+                "p50": round(result.percentile(50), 2),
+                "p99": round(result.percentile(99), 2),
+                "app_cpu_ms": round(self.app * 1000 / n, 3),
+                "db_cpu_ms": round(self.db * 1000 / n, 3),
+                "cpu_ms": round((self.app + self.db) * 1000 / n, 3),
+                "rss_mb": round(max([procstat.rss_mb(p) for p in
+                                     side.server.workers()] or [0]), 1),
+                "errors": sorted(set(self.errors))[:3]}
+
+
+def paired(target, ceiling, name, script, ceiling_script):
+    """Phase ``name`` on ``target`` and on the ceiling, in alternating
+    slices of SLICE seconds: whatever else loads the machine weighs on
+    both alike, so their ratio holds even when the absolute figures
+    drift."""
+    target.warm(script)
+    ceiling.warm(ceiling_script)
+    slices = max(2, int(round(SECONDS / SLICE)))
+    tallies = (Tally(), Tally())
+    sides = ((target, script), (ceiling, ceiling_script))
+    for number in range(slices):
+        order = (0, 1) if number % 2 == 0 else (1, 0)
+        for index in order:
+            side, phase_script = sides[index]
+            tallies[index].add(*side.slice(phase_script, SLICE,
+                                           REQUESTS // slices))
+            if tallies[index].errors:
+                break
+    row = tallies[0].row(target)
+    base = tallies[1].row(ceiling)
+    row.update(phase=name, ceiling_cpu_ms=base["cpu_ms"],
+               ceiling_p99=base["p99"], ceiling_rate=base["rate"],
+               ceiling_errors=base["errors"])
+    return row
+
+
+def scripts(plan, http, phases, strict):
+    """{phase: script} (the 304 phase first collects the ETags of the
+    first pages of ETAG_CLIENTS clients; a server sending none has no 304
+    phase)."""
+    table = {}
+    for name in phases:
+        if name in ("poll", "poll_qs"):
+            table[name] = workload.poll_script(
+                plan, THREADS, "body" if name == "poll" else "query")
+        elif name == "poll_304":
+            etags = workload.collect_etags(http, plan, ETAG_CLIENTS)
+            if all(tag is not None for tag in etags.values()):
+                table[name] = workload.poll_304_script(etags, THREADS)
+        elif name == "get":
+            table[name] = workload.get_script(plan)
+        elif name == "session":
+            table[name] = workload.session_script(plan, strict)
+        elif name == "patch":
+            table[name] = workload.patch_script(plan)
+    return table
+
+
+def measure_all(label, target, ceiling, plan, jobs, phases, rows):
+    strict = not label.startswith("upstream")
+    mine = scripts(plan, target.http(), phases, strict)
+    theirs = scripts(plan, ceiling.http(), phases, True)
+    for name in phases:
+        if name not in mine:
+            continue
+        log("%s, %s jobs: %s" % (label, jobs, name))
+        row = paired(target, ceiling, name, mine[name], theirs[name])
+        row.update(target=label, jobs=jobs)
+        rows.append(row)
+        log("  %(rate).0f req/s, p50 %(p50).1f ms, p99 %(p99).1f ms, "
+            "%(cpu_ms).2f ms CPU/req (ceiling %(ceiling_cpu_ms).2f), "
+            "RSS %(rss_mb).0f MB %(errors)s" % row)
+
+
+def explain(backend, driver, plan):
+    """The plan of the poll's statement, for explain.md."""
+    from freezer_api.domain import kinds
+    from freezer_api.domain import search
+    from freezer_api.storage import base
+    from freezer_api.storage.sqlalchemy import models
+    query = search.build_query(workload.poll_body(plan.clients // 2),
+                               limit=workload.PAGE, offset=workload.PAGE)
+    scope = base.Scope(project_id=workload.PROJECT)
+    T = models.documents
+    stmt, params = driver.statement(kinds.JOBS, scope, query, T.c.pk,
+                                    T.c.changed, T.c.doc)
+    sql = str(stmt.params(params).compile(
+        driver.engine, compile_kwargs={"literal_binds": True}))
+    prefix = "EXPLAIN QUERY PLAN " if backend == "sqlite" else \
+        "EXPLAIN (ANALYZE, BUFFERS) "
+    import sqlalchemy as sa
+    with driver.engine.connect() as conn:
+        lines = [" ".join(str(c) for c in row)
+                 for row in conn.execute(sa.text(prefix + sql))]
+    return sql, lines
+
+
+def run_backend(name, ceiling, rows, notes, explains):
+    try:
+        backend = servers.BACKENDS[name]()
+    except Exception as exc:  # a backend that cannot start is skipped
+        notes.append("%s: not measured (%s)" % (name, str(exc)[:300]))
+        log(notes[-1])
+        return
+    server = None
+    try:
+        driver = backend.driver()
+        plan = workload.Plan()
+        workload.seed_fixed(driver, plan)
+        server = servers.service_server(name, backend.options()).start()
+        target = Side(server, backend.db_pid)
+        phases = READS + (WRITES if name != "opensearch" else ())
+        for size in SIZES:
+            started = time.monotonic()
+            # (The search engine indexes in threads of its own: several
+            # bulk requests at once keep them busy.)
+            written = workload.seed_jobs(
+                driver, plan, size, parallel=3 if name == "opensearch" else 1)
+            took = time.monotonic() - started
+            notes.append("%s: seeded %d documents (%d jobs) in %.1f s "
+                         "(%.0f/s)" % (name, written, plan.jobs, took,
+                                       written / max(took, 1e-9)))
+            log(notes[-1])
+            if name == "postgresql":
+                with driver.engine.connect() as conn:
+                    import sqlalchemy as sa
+                    conn.execute(sa.text("ANALYZE freezer_documents"))
+                    conn.commit()
+            if name != "opensearch":
+                explains.append((name, plan.jobs) +
+                                explain(name, driver, plan))
+            measure_all("freezer-api/" + name, target, ceiling, plan,
+                        plan.jobs, phases, rows)
+        driver.close()
+    except Exception:
+        notes.append("%s: failed: %s" % (name, traceback.format_exc()[
+            -1500:]))
+        log(notes[-1])
+    finally:
+        if server is not None:
+            server.stop()
+        backend.close()
+
+
+def run_upstream(ceiling, rows, notes):
+    from benchmarks import upstream
+    problem = upstream.install()
+    if problem:
+        notes.append(problem)
+        log(problem)
+        return
+    try:
+        server = upstream.server().start(ready_path="/v2/")
+    except Exception as exc:
+        notes.append("upstream %s: did not start (%s)" % (upstream.VERSION,
+                                                          exc))
+        log(notes[-1])
+        return
+    try:
+        plan = workload.Plan()
+        target = Side(server)
+        for size in [s for s in SIZES if s <= UPSTREAM_MAX]:
+            started = time.monotonic()
+            upstream.seed_http(server.port, plan, size)
+            notes.append("upstream %s: seeded %d jobs over HTTP in %.1f s"
+                         % (upstream.VERSION, plan.jobs,
+                            time.monotonic() - started))
+            log(notes[-1])
+            # (No ETags upstream: the 304 phase is skipped.)
+            measure_all("upstream-" + upstream.VERSION, target, ceiling,
+                        plan, plan.jobs, READS + WRITES, rows)
+    except Exception:
+        notes.append("upstream: failed: %s" % traceback.format_exc()[
+            -1500:])
+        log(notes[-1])
+    finally:
+        server.stop()
+
+
+# -- the report ---------------------------------------------------------------
+
+def markdown(rows, notes, load):
+    lines = [
+        "# freezer-api benchmark (%s)" % datetime.datetime.now().strftime(
+            "%Y-%m-%d %H:%M"),
+        "",
+        "%d concurrent clients, %.0f s per phase, gunicorn 2 sync workers "
+        "on loopback, noauth, v2. CPU = server CPU time per request "
+        "(gunicorn master + workers, plus the database's own processes "
+        "for PostgreSQL and OpenSearch), from /proc. Every phase ran in "
+        "%.1f s slices alternating with the same phase on the bare-Falcon "
+        "ceiling; x ceiling is the ratio of their CPU per request. Load "
+        "average at start/end: %s." % (THREADS, SECONDS, SLICE, load),
+        "",
+        "| target | jobs | phase | req/s | p50 ms | p99 ms | CPU ms/req "
+        "(app + db) | ceiling CPU ms/req | x ceiling | ceiling p99 ms "
+        "| RSS MB/worker | errors |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for row in rows:
+        ratio = "%.2f" % (row["cpu_ms"] / row["ceiling_cpu_ms"]) \
+            if row["ceiling_cpu_ms"] else "-"
+        lines.append(
+            "| %s | %s | %s | %.0f | %.1f | %.1f | %.2f (%.2f + %.2f) | "
+            "%.2f | %s | %.1f | %.0f | %s |" % (
+                row["target"], row["jobs"], PHASE_TITLES[row["phase"]],
+                row["rate"], row["p50"], row["p99"], row["cpu_ms"],
+                row["app_cpu_ms"], row["db_cpu_ms"], row["ceiling_cpu_ms"],
+                ratio, row["ceiling_p99"], row["rss_mb"],
+                "; ".join(row["errors"] + row["ceiling_errors"])))
+    lines += ["", "## Notes", ""] + ["- " + note for note in notes]
+    lines += ["", "A local single-node OpenSearch's write speed (seeding) "
+              "is not a production figure; only reads are measured on it."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError:
+        return "matplotlib is not installed: no plot (make bench installs "\
+            "it)"
+    figure, axes = pyplot.subplots(figsize=(8, 5))
+    targets = []
+    for row in rows:
+        if row["target"] not in targets:
+            targets.append(row["target"])
+    for target in targets:
+        for phase, style in (("poll", "-o"), ("poll_304", "--^")):
+            points = sorted((r["jobs"], r["cpu_ms"]) for r in rows
+                            if r["target"] == target and r["phase"] == phase)
+            if points:
+                axes.plot([p[0] for p in points], [p[1] for p in points],
+                          style, label="%s %s" % (target,
+                                                  PHASE_TITLES[phase]))
+    base = [r["ceiling_cpu_ms"] for r in rows if r["phase"] == "poll"]
+    if base:
+        level = sum(base) / len(base)
+        axes.axhline(level, color="black", linestyle=":",
+                     label="bare-Falcon ceiling, poll (%.2f ms)" % level)
+        axes.axhline(2 * level, color="grey", linestyle=":",
+                     label="2x ceiling (target)")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("jobs in the project")
+    axes.set_ylabel("server CPU ms per poll request")
+    axes.set_title("Scheduler poll cost against the number of jobs")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    return None
+
+
+def main():
+    os.makedirs(RESULTS, exist_ok=True)
+    rows, notes, explains = [], [], []
+    load_start = os.getloadavg()[0]
+    started = time.monotonic()
+    ceiling = Side(servers.ceiling_server().start())
+    try:
+        for name in BACKENDS:
+            run_backend(name, ceiling, rows, notes, explains)
+        if UPSTREAM:
+            run_upstream(ceiling, rows, notes)
+    finally:
+        ceiling.server.stop()
+    notes.append("total time %.0f s" % (time.monotonic() - started))
+    load = "%.1f / %.1f" % (load_start, os.getloadavg()[0])
+    text = markdown(rows, notes, load)
+    problem = plot(rows, os.path.join(RESULTS, "poll_cpu.png"))
+    if problem:
+        text += "\n" + problem + "\n"
+    with open(os.path.join(RESULTS, "latest.md"), "w") as out:
+        out.write(text)
+    with open(os.path.join(RESULTS, "latest.json"), "w") as out:
+        json.dump({"rows": rows, "notes": notes}, out, indent=1)
+    with open(os.path.join(RESULTS, "explain.md"), "w") as out:
+        for backend, jobs, sql, plan_lines in explains:
+            out.write("## %s, %d jobs\n\n```\n%s\n\n%s\n```\n\n" % (
+                backend, jobs, sql, "\n".join(plan_lines)))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

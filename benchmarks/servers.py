@@ -1,0 +1,281 @@
+"""The servers a benchmark run measures, and the backends behind them.
+
+Every server runs in its own process group on a free loopback port; its
+CPU is the gunicorn master and workers (``procstat``), and, for a backend
+in processes of its own (PostgreSQL, OpenSearch), that backend's process
+tree too.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import sqlalchemy as sa
+
+from benchmarks import loadgen
+from benchmarks import procstat
+from freezer_api import config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+WORK = os.path.join(REPO, ".data", "bench")
+TESTENV = os.path.join(WORK, "testenv")
+PG_PORT = int(os.environ.get("BENCH_PG_PORT", "55490"))
+OPENSEARCH_PORT = int(os.environ.get("BENCH_OPENSEARCH_PORT", "9290"))
+INDEX_PREFIX = "freezer-bench"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_conf(**overrides):
+    conf = config.parse(config_files=[])
+    for key, value in overrides.items():
+        group, _, name = key.rpartition(".")
+        conf.set_override(name, value, group or None)
+    return conf
+
+
+class Server:
+    """A gunicorn-based server started from a command line."""
+
+    def __init__(self, name, command, directory, env=None, cwd=REPO):
+        self.name, self.command, self.directory = name, command, directory
+        self.env, self.cwd = env, cwd
+        self.port = free_port()
+        self.proc = None
+
+    def start(self, ready_path="/healthcheck", timeout=60):
+        os.makedirs(self.directory, exist_ok=True)
+        log = open(os.path.join(self.directory, "server.log"), "ab")
+        command = [part.format(port=self.port) for part in self.command]
+        self.proc = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd,
+            start_new_session=True, env=dict(os.environ, **(self.env or {})))
+        log.close()
+        deadline = time.monotonic() + timeout
+        raw = loadgen.encode("GET", ready_path)
+        while True:
+            try:
+                if loadgen.exchange(self.port, raw, timeout=5).status < 500 \
+                        and len(self.workers()) >= 1:
+                    return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("%s did not start; see %s/server.log"
+                                   % (self.name, self.directory))
+            time.sleep(0.2)
+
+    def workers(self):
+        return [pid for pid in procstat.tree(self.proc.pid)
+                if pid != self.proc.pid]
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def gunicorn_command(app, workers=2, venv_bin=BIN):
+    """gunicorn with the settings ``freezer-api`` uses (sync workers,
+    access log on stdout)."""
+    return [os.path.join(venv_bin, "gunicorn"), "--workers", str(workers),
+            "--bind", "127.0.0.1:{port}", "--access-logfile", "-",
+            "--timeout", "60", app]
+
+
+def ceiling_server():
+    return Server("ceiling", gunicorn_command("benchmarks.ceiling:app"),
+                  os.path.join(WORK, "ceiling"))
+
+
+def service_server(backend, options, workers=2):
+    """``freezer-api --config-file`` on ``backend`` (options: the config
+    file's sections)."""
+    directory = os.path.join(WORK, "service-" + backend)
+    os.makedirs(directory, exist_ok=True)
+    sections = {"DEFAULT": {"bind_host": "127.0.0.1",
+                            "bind_port": "{port}",
+                            "auth_strategy": "noauth"},
+                "api": {"workers": str(workers)}}
+    for section, values in options.items():
+        sections.setdefault(section, {}).update(values)
+    text = "".join("[%s]\n%s\n" % (name, "".join(
+        "%s = %s\n" % item for item in values.items()))
+        for name, values in sections.items())
+    server = Server("freezer-api/" + backend, [], directory)
+    path = os.path.join(directory, "freezer-api.conf")
+    with open(path, "w") as conf:
+        conf.write(text.replace("{port}", str(server.port)))
+    server.command = [os.path.join(BIN, "freezer-api"), "--config-file",
+                      path]
+    return server
+
+
+# -- backends ---------------------------------------------------------------
+
+class Backend:
+    """Where the service's documents live, and the driver that seeds
+    them."""
+
+    name = "base"
+    db_pid = None       # root of the backend's own processes, if any
+    started = False     # stopped again by close() when True
+
+    def driver(self):
+        raise NotImplementedError
+
+    def options(self):
+        raise NotImplementedError
+
+    def close(self):
+        pass
+
+
+class SQLite(Backend):
+    name = "sqlite"
+
+    def __init__(self):
+        self.directory = os.path.join(WORK, "sqlite")
+        shutil.rmtree(self.directory, ignore_errors=True)
+        os.makedirs(self.directory)
+        self.url = "sqlite:///%s/freezer.sqlite" % self.directory
+
+    def options(self):
+        return {"database": {"connection": self.url}}
+
+    def driver(self):
+        from freezer_api.storage.sqlalchemy import driver
+        store = driver.SQLAlchemyDriver(make_conf(**{
+            "database.connection": self.url}))
+        store.upgrade()
+        return store
+
+
+def _testenv(script, env):
+    """Run tools/testenv/<script> start; its URL (last line)."""
+    result = subprocess.run(
+        [os.path.join(REPO, "tools", "testenv", script), "start"],
+        env=dict(os.environ, FREEZER_TESTENV_DIR=TESTENV, **env),
+        capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise RuntimeError("%s start failed: %s" % (
+            script, result.stderr[-2000:]))
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _testenv_running(script, env):
+    return subprocess.run(
+        [os.path.join(REPO, "tools", "testenv", script), "status"],
+        env=dict(os.environ, FREEZER_TESTENV_DIR=TESTENV, **env),
+        capture_output=True).returncode == 0
+
+
+def _testenv_stop(script, env):
+    subprocess.run(
+        [os.path.join(REPO, "tools", "testenv", script), "stop"],
+        env=dict(os.environ, FREEZER_TESTENV_DIR=TESTENV, **env),
+        capture_output=True, timeout=300)
+
+
+class PostgreSQL(Backend):
+    """A database of its own on FREEZER_TEST_PG_URL's server, or on a
+    private server (tools/testenv/postgres.sh, port BENCH_PG_PORT)."""
+
+    name = "postgresql"
+    ENV = {"FREEZER_TEST_PG_PORT": str(PG_PORT)}
+
+    def __init__(self):
+        base = os.environ.get("BENCH_PG_URL")
+        if not base:
+            self.started = not _testenv_running("postgres.sh", self.ENV)
+            base = _testenv("postgres.sh", self.ENV)
+        url = sa.engine.make_url(base)
+        self.admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with self.admin.connect() as conn:
+            conn.execute(sa.text("DROP DATABASE IF EXISTS freezer_bench"))
+            conn.execute(sa.text("CREATE DATABASE freezer_bench"))
+            backend = conn.execute(sa.text("SELECT pg_backend_pid()"))
+            self.db_pid = _parent(backend.scalar_one())
+        self.url = url.set(database="freezer_bench").render_as_string(
+            hide_password=False)
+
+    def options(self):
+        return {"database": {"connection": self.url}}
+
+    def driver(self):
+        from freezer_api.storage.sqlalchemy import driver
+        store = driver.SQLAlchemyDriver(make_conf(**{
+            "database.connection": self.url}))
+        store.upgrade()
+        return store
+
+    def close(self):
+        self.admin.dispose()
+        if self.started:
+            _testenv_stop("postgres.sh", self.ENV)
+
+
+class OpenSearch(Backend):
+    """Indices of their own on BENCH_OPENSEARCH_URL, or on a private node
+    (tools/testenv/opensearch.sh, port BENCH_OPENSEARCH_PORT)."""
+
+    name = "opensearch"
+    ENV = {"OPENSEARCH_PORT": str(OPENSEARCH_PORT)}
+
+    def __init__(self):
+        url = os.environ.get("BENCH_OPENSEARCH_URL")
+        if not url:
+            self.started = not _testenv_running("opensearch.sh", self.ENV)
+            url = _testenv("opensearch.sh", self.ENV)
+            with open(os.path.join(TESTENV, "opensearch",
+                                   "opensearch.pid")) as pidfile:
+                self.db_pid = int(pidfile.read().split()[0])
+        self.url = url
+        store = self._driver()
+        store.drop_indices()
+        store.close()
+
+    def _driver(self):
+        from freezer_api.storage.elasticsearch import driver
+        return driver.ElasticsearchDriver(make_conf(**{
+            "storage.driver": "elasticsearch",
+            "elasticsearch.hosts": [self.url],
+            "elasticsearch.index_prefix": INDEX_PREFIX}))
+
+    def options(self):
+        return {"storage": {"driver": "elasticsearch"},
+                "elasticsearch": {"hosts": self.url,
+                                  "index_prefix": INDEX_PREFIX}}
+
+    def driver(self):
+        store = self._driver()
+        store.upgrade()
+        return store
+
+    def close(self):
+        if self.started:
+            _testenv_stop("opensearch.sh", self.ENV)
+
+
+def _parent(pid):
+    with open("/proc/%d/stat" % pid) as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+BACKENDS = {"sqlite": SQLite, "postgresql": PostgreSQL,
+            "opensearch": OpenSearch}
