@@ -1,6 +1,5 @@
 """Actions: reusable freezer-agent invocations (also embedded in jobs)."""
 
-from freezer_api import exceptions
 from freezer_api import schemas
 from freezer_api.domain import documents
 from freezer_api.domain import kinds
@@ -29,28 +28,15 @@ class ActionService(base.DocumentService):
         schemas.validate("action_create",
                          dict(body, action_id=action_id))
 
-        def plan():
-            record = self.find(caller, action_id)
-            if record is None:
-                if if_match is not None:
-                    raise exceptions.PreconditionFailed(
-                        "No version of %s exists" % action_id)
-                doc = self._stamp(caller, body, action_id)
-                return [storage_base.Insert(self.kind, doc)], 1
-            self.check_version(record, if_match)
-            doc = self._stamp(caller, body, action_id)
-            return [storage_base.Update(record, doc)], record.version + 1
-        return self._transact(plan)
+        def build(_stored):
+            return self._stamp(caller, body, action_id), []
+        return self._replace(caller, action_id, if_match, build)
 
     def patch(self, caller, action_id, body, if_match=None):
         patch = documents.without(body, SERVER_FIELDS)
 
-        def plan():
-            record = self.storage.get(self.kind, caller.scope, action_id)
-            self.check_version(record, if_match)
-            doc = documents.deep_merge(record.doc, patch)
+        def build(stored):
+            doc = documents.deep_merge(stored, patch)
             schemas.validate("action_create", doc)
-            if doc == record.doc:
-                return [], record.version
-            return [storage_base.Update(record, doc)], record.version + 1
-        return self._transact(plan)
+            return doc, []
+        return self._patch(caller, action_id, if_match, build)

@@ -81,6 +81,38 @@ class DocumentService:
             "The document kept changing while this request tried to update "
             "it; try again.")
 
+    def _replace(self, caller, doc_id, if_match, build):
+        """Create or replace ``doc_id``. ``build(stored doc or None)``
+        returns the new document and any other operations to apply with
+        it. Returns the new version."""
+        def plan():
+            record = self.find(caller, doc_id)
+            if record is None:
+                if if_match is not None:
+                    raise exceptions.PreconditionFailed(
+                        "No version of %s exists" % doc_id)
+                doc, operations = build(None)
+                return operations + [storage_base.Insert(self.kind, doc)], 1
+            self.check_version(record, if_match)
+            doc, operations = build(record.doc)
+            return (operations + [storage_base.Update(record, doc)],
+                    record.version + 1)
+        return self._transact(plan)
+
+    def _patch(self, caller, doc_id, if_match, build):
+        """Update ``doc_id`` to ``build(stored doc)`` -> (doc, other
+        operations); nothing is written when the document is unchanged.
+        Returns the (new) version."""
+        def plan():
+            record = self.storage.get(self.kind, caller.scope, doc_id)
+            self.check_version(record, if_match)
+            doc, operations = build(record.doc)
+            if doc == record.doc:
+                return [], record.version
+            return (operations + [storage_base.Update(record, doc)],
+                    record.version + 1)
+        return self._transact(plan)
+
     def delete(self, caller, doc_id, if_match=None):
         def plan():
             record = self.storage.get(self.kind, caller.scope, doc_id)

@@ -65,36 +65,21 @@ class JobService(base.DocumentService):
         return doc["job_id"], 1
 
     def replace(self, caller, job_id, body, if_match=None):
-        def plan():
-            record = self.find(caller, job_id)
-            if record is None and if_match is not None:
-                raise exceptions.PreconditionFailed(
-                    "No version of %s exists" % job_id)
-            stored = record.doc if record else None
+        def build(stored):
             doc = job_rules.replaced_job(stored, body, job_id,
                                          caller.user_id,
                                          caller.owner_project, self.clock())
-            operations = self._prepared(caller, doc)
-            if record is None:
-                return operations + [storage_base.Insert(self.kind, doc)], 1
-            self.check_version(record, if_match)
-            return (operations + [storage_base.Update(record, doc)],
-                    record.version + 1)
-        return self._transact(plan)
+            return doc, self._prepared(caller, doc)
+        return self._replace(caller, job_id, if_match, build)
 
     def patch(self, caller, job_id, body, if_match=None):
-        def plan():
-            record = self.storage.get(self.kind, caller.scope, job_id)
-            self.check_version(record, if_match)
-            doc = job_rules.patched_job(record.doc, body)
-            touches_actions = "job_actions" in body or \
-                "client_id" in body or "action_defaults" in body
-            operations = self._prepared(caller, doc, touches_actions)
-            if doc == record.doc:
-                return [], record.version
-            return (operations + [storage_base.Update(record, doc)],
-                    record.version + 1)
-        return self._transact(plan)
+        touches_actions = "job_actions" in body or \
+            "client_id" in body or "action_defaults" in body
+
+        def build(stored):
+            doc = job_rules.patched_job(stored, body)
+            return doc, self._prepared(caller, doc, touches_actions)
+        return self._patch(caller, job_id, if_match, build)
 
     def event(self, caller, job_id, event):
         def plan():

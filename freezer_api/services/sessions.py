@@ -1,6 +1,5 @@
 """Sessions: jobs on many hosts that start together."""
 
-from freezer_api import exceptions
 from freezer_api import schemas
 from freezer_api.domain import kinds
 from freezer_api.domain import sessions as rules
@@ -20,31 +19,18 @@ class SessionService(base.DocumentService):
         return doc["session_id"], 1
 
     def replace(self, caller, session_id, body, if_match=None):
-        def plan():
-            record = self.find(caller, session_id)
-            if record is None and if_match is not None:
-                raise exceptions.PreconditionFailed(
-                    "No version of %s exists" % session_id)
-            doc = rules.replaced_session(record.doc if record else None,
-                                         body, session_id, caller.user_id,
+        def build(stored):
+            doc = rules.replaced_session(stored, body, session_id,
+                                         caller.user_id,
                                          caller.owner_project)
-            schemas.validate("session_create", doc)
-            if record is None:
-                return [storage_base.Insert(self.kind, doc)], 1
-            self.check_version(record, if_match)
-            return [storage_base.Update(record, doc)], record.version + 1
-        return self._transact(plan)
+            return schemas.validate("session_create", doc), []
+        return self._replace(caller, session_id, if_match, build)
 
     def patch(self, caller, session_id, body, if_match=None):
-        def plan():
-            record = self.storage.get(self.kind, caller.scope, session_id)
-            self.check_version(record, if_match)
-            doc = rules.patched_session(record.doc, body)
-            schemas.validate("session_create", doc)
-            if doc == record.doc:
-                return [], record.version
-            return [storage_base.Update(record, doc)], record.version + 1
-        return self._transact(plan)
+        def build(stored):
+            doc = rules.patched_session(stored, body)
+            return schemas.validate("session_create", doc), []
+        return self._patch(caller, session_id, if_match, build)
 
     def action(self, caller, session_id, verb, params):
         """start/end on behalf of one member job. Returns (result, tag)."""
