@@ -47,7 +47,7 @@ openapi: venv
 
 # Load test on loopback: this service on SQLite, PostgreSQL and OpenSearch,
 # the bare-Falcon ceiling and upstream, side by side (benchmarks/run.py);
-# writes benchmarks/results/. About 7 minutes; BENCH_SIZES=100,1000 and
+# writes benchmarks/results/. 10 to 15 minutes; BENCH_SIZES=100,1000 and
 # BENCH_BACKENDS=sqlite BENCH_UPSTREAM=0 make it shorter.
 bench: venv
 	@$(VENV)/bin/python -c "import matplotlib" 2>/dev/null || \

@@ -252,10 +252,13 @@ class OpenSearch(Backend):
 
     def _driver(self):
         from freezer_api.storage.elasticsearch import driver
+        # (Seeding sends large bulk requests to a node that shares two
+        # cores with everything else: give them time.)
         return driver.ElasticsearchDriver(make_conf(**{
             "storage.driver": "elasticsearch",
             "elasticsearch.hosts": [self.url],
-            "elasticsearch.index_prefix": INDEX_PREFIX}))
+            "elasticsearch.index_prefix": INDEX_PREFIX,
+            "elasticsearch.timeout": 300}))
 
     def options(self):
         return {"storage": {"driver": "elasticsearch"},

@@ -127,7 +127,7 @@ def _batches(docs, size=BATCH):
 
 def _insert(driver, operations):
     for batch in _batches(operations):
-        driver.apply(batch)
+        driver.load(batch)
 
 
 def seed_fixed(driver, plan):
@@ -162,8 +162,9 @@ def seed_fixed(driver, plan):
 
 def seed_jobs(driver, plan, total, parallel=1):
     """Grow the data set to ``total`` jobs (new clients, their jobs in
-    rounds), ``parallel`` batches at a time (the batches of clients come
-    first). Returns the number of documents written."""
+    rounds) with the driver's bulk ``load``, ``parallel`` batches at a
+    time (the batches of clients come first). Returns the number of
+    documents written."""
     rng = plan.rng
     first, last = plan.clients, max(plan.clients, total // JOBS_PER_CLIENT)
     if last == first:
@@ -201,7 +202,7 @@ def seed_jobs(driver, plan, total, parallel=1):
 
 
 def _apply(driver, batch):
-    driver.apply(batch)
+    driver.load(batch)
     return len(batch)
 
 

@@ -170,6 +170,18 @@ class StorageDriver(abc.ABC):
         :raises StorageUnavailable:
         """
 
+    def load(self, operations):
+        """Insert many new documents (only ``Insert`` operations) as fast
+        as the backend takes them: for filling a store (the benchmark's
+        seeding). Unlike ``apply`` it may have written some of them when
+        it raises AlreadyExists, which names no id. When it returns, they
+        are all readable and searchable.
+
+        :raises AlreadyExists:
+        :raises StorageUnavailable:
+        """
+        self.apply(operations)
+
     @abc.abstractmethod
     def healthcheck(self):
         """Raise StorageUnavailable if the backend cannot serve requests."""

@@ -323,3 +323,18 @@ def test_fingerprint_is_per_scope(driver):
     insert(driver, job("c", user="nobody"))
     assert driver.fingerprint(kinds.JOBS, Scope(user_id="nobody"),
                               Query()) != empty
+
+
+def test_load_inserts_in_bulk(driver):
+    driver.load([Insert(kinds.JOBS, job("j%03d" % i, client="c%d" % (i % 3)))
+                 for i in range(120)])
+    assert driver.count(kinds.JOBS) == 120
+    assert ids(driver.search(kinds.JOBS, ALICE, Query(
+        match=(("client_id", "c1"),), limit=3))) == ["j001", "j004", "j007"]
+    assert driver.get(kinds.JOBS, PROJECT_A, "j119").version == 1
+    record = driver.get(kinds.JOBS, ALICE, "j000")
+    assert driver.apply([Update(record, dict(record.doc, x=1))]) == [2]
+    with pytest.raises(exceptions.AlreadyExists):
+        driver.load([Insert(kinds.JOBS, job("j005"))])
+    with pytest.raises(TypeError):
+        driver.load([Delete(record)])

@@ -147,3 +147,49 @@ def test_json_handler_answers_what_orjson_refuses():
     media.install(app)
     app.add_route("/", Resource())
     assert testing.TestClient(app).simulate_get("/").json == {"x": 2 ** 70}
+
+
+class _Record:
+    def __init__(self, returned=None):
+        self.info = {} if returned is None else {"returned": returned}
+
+
+class _Connection:
+    """A DBAPI connection that counts pings, and fails them when down."""
+
+    def __init__(self, down=False):
+        self.down, self.pings = down, 0
+
+    def cursor(self):
+        connection = self
+
+        class Cursor:
+            def execute(self, sql):
+                connection.pings += 1
+                if connection.down:
+                    raise OSError("server closed the connection")
+
+            def close(self):
+                pass
+        return Cursor()
+
+
+def test_pooled_connections_are_pinged_only_after_a_rest():
+    import time
+    from sqlalchemy import exc as sa_exc
+    from freezer_api.storage.sqlalchemy import driver as sql_driver
+    busy, new = _Connection(down=True), _Connection(down=True)
+    sql_driver._ping_if_idle(busy, _Record(time.monotonic()), None)
+    sql_driver._ping_if_idle(new, _Record(), None)
+    assert busy.pings == new.pings == 0
+    rested = time.monotonic() - sql_driver.PING_AFTER - 1
+    alive = _Connection()
+    sql_driver._ping_if_idle(alive, _Record(rested), None)
+    assert alive.pings == 1
+    # A dead one: the pool is told to replace it.
+    with pytest.raises(sa_exc.DisconnectionError):
+        sql_driver._ping_if_idle(_Connection(down=True), _Record(rested),
+                                 None)
+    record = _Record()
+    sql_driver._stamp_checkin(alive, record)
+    assert time.monotonic() - record.info["returned"] < 5

@@ -605,6 +605,28 @@ class ElasticsearchDriver(base.StorageDriver):
                 raise failure
         return [write.version for write in writes]
 
+    def load(self, operations):
+        # One bulk request, without the check of apply and without
+        # waiting for a refresh; then one refresh of the aliases written.
+        writes = []
+        for op in operations:
+            if not isinstance(op, base.Insert):
+                raise TypeError("load takes only inserts, not %r" % (op,))
+            writes.append(self._write(op))
+        if not writes:
+            return
+        self._ensure_ready()
+        with self._errors():
+            answer = self.client.bulk(body=_bulk_lines(writes),
+                                      require_alias=True)
+            failures = [item_error(write.action, item[write.action])
+                        for write, item in zip(writes, answer["items"])]
+            self.client.indices.refresh(index=",".join(sorted(
+                {write.index for write in writes})))
+        for failure in failures:
+            if failure is not None:
+                raise failure
+
     def _write(self, op):
         if isinstance(op, base.Insert):
             source = stored_source(op.kind, op.doc, 1, self.stamps.next())
