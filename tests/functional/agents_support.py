@@ -17,7 +17,6 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,7 @@ import time
 import pytest
 import requests
 
+from tests.functional import keystone_support
 from tests.functional import server as server_module
 
 AGENTS_SH = os.path.join(server_module.REPO, "tools", "testenv", "agents.sh")
@@ -73,7 +73,7 @@ def exclusive_port(port, timeout=300):
             except BlockingIOError:
                 pass
             else:
-                if _port_free(port):
+                if keystone_support.port_is_free(port):
                     break
                 fcntl.flock(lock, fcntl.LOCK_UN)
             if time.monotonic() > deadline:
@@ -83,18 +83,6 @@ def exclusive_port(port, timeout=300):
             yield port
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _port_free(port):
-    # As strict as keystone_support.start_server's check: without
-    # SO_REUSEADDR, connections of a previous server still in TIME_WAIT
-    # (up to a minute) count as busy.
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def wait_for(check, timeout, what, details=lambda: ""):

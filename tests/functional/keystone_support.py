@@ -183,7 +183,10 @@ def refused_url():
     return "http://127.0.0.1:%d/v3" % server_module.free_port()
 
 
-def _port_is_free(port):
+def port_is_free(port):
+    """Whether ``port`` can be bound on loopback right now (without
+    SO_REUSEADDR: a previous server's TIME_WAIT connections count as
+    busy, as they do for gunicorn)."""
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -205,7 +208,7 @@ def start_server(directory, keystone, port=None, database_url=None,
     ``None`` drops one). One worker by default: auth_token caches tokens
     per process.
     """
-    if port and not _port_is_free(port):
+    if port and not port_is_free(port):
         pytest.fail("port %d is taken: cannot start freezer-api there"
                     % port)
     directory = pathlib.Path(directory)
