@@ -10,6 +10,7 @@ Environment (all optional):
     BENCH_THREADS    concurrent clients (4)
     BENCH_UPSTREAM   1: also upstream freezer-api (default), 0: not
     BENCH_UPSTREAM_MAX_JOBS  largest size upstream is measured at (1000)
+    BENCH_PHASES     phases to run (poll,poll_qs,poll_304,get,session,patch)
 
 Writes benchmarks/results/latest.{md,json}, poll_cpu.png and explain.md,
 and prints the table.
@@ -44,6 +45,8 @@ SLICE = float(os.environ.get("BENCH_SLICE", "0.5"))
 
 READS = ("poll", "poll_qs", "poll_304", "get")
 WRITES = ("session", "patch")
+PHASES = [name.strip() for name in os.environ.get(
+    "BENCH_PHASES", ",".join(READS + WRITES)).split(",") if name.strip()]
 PHASE_TITLES = {
     "poll": "poll (GET with body)", "poll_qs": "poll (query string)",
     "poll_304": "poll, If-None-Match: 304", "get": "job by id",
@@ -215,7 +218,8 @@ def run_backend(name, ceiling, rows, notes, explains):
         workload.seed_fixed(driver, plan)
         server = servers.service_server(name, backend.options()).start()
         target = Side(server, backend.db_pid)
-        phases = READS + (WRITES if name != "opensearch" else ())
+        phases = [phase for phase in PHASES
+                  if phase in READS or name != "opensearch"]
         for size in SIZES:
             started = time.monotonic()
             # (The search engine indexes in threads of its own: several
@@ -274,7 +278,7 @@ def run_upstream(ceiling, rows, notes):
             log(notes[-1])
             # (No ETags upstream: the 304 phase is skipped.)
             measure_all("upstream-" + upstream.VERSION, target, ceiling,
-                        plan, plan.jobs, READS + WRITES, rows)
+                        plan, plan.jobs, PHASES, rows)
     except Exception:
         notes.append("upstream: failed: %s" % traceback.format_exc()[
             -1500:])

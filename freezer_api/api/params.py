@@ -86,9 +86,8 @@ def _check_document(value):
             stack.extend((child, depth + 1) for child in children)
 
 
-def read_json(req, max_size, required=True):
-    """The parsed JSON body, or None when there is none and none is
-    required. Bodies may come with GET (upstream's search form)."""
+def _read_raw(req, max_size):
+    """The body's bytes, at most ``max_size`` of them."""
     length = req.content_length
     if length is not None and length > max_size:
         raise falcon.HTTPContentTooLarge(
@@ -105,6 +104,12 @@ def read_json(req, max_size, required=True):
         raise falcon.HTTPContentTooLarge(
             title="Request body too large",
             description="At most %d bytes are accepted." % max_size)
+    return raw
+
+
+def _parse_json(req, raw, required):
+    """``raw`` (a body) parsed and checked; None when it is empty and
+    need not be there."""
     if not raw.strip():
         if required:
             raise exceptions.InvalidInput(
@@ -132,6 +137,12 @@ def read_json(req, max_size, required=True):
     return doc
 
 
+def read_json(req, max_size, required=True):
+    """The parsed JSON body, or None when there is none and none is
+    required. Bodies may come with GET (upstream's search form)."""
+    return _parse_json(req, _read_raw(req, max_size), required)
+
+
 def read_object(req, max_size):
     doc = read_json(req, max_size)
     if not isinstance(doc, dict):
@@ -157,15 +168,47 @@ def _int_param(req, name, default, minimum, maximum):
     return value
 
 
-def list_query(req, limits):
+def list_query(req, limits, body=None):
     """The search of a list request: paging from the query string, filters
-    from the legacy GET body and from the query string."""
+    from the legacy GET body (``body``: its bytes, when already read) and
+    from the query string."""
     limit = _int_param(req, "limit", limits.default_limit, 1,
                        limits.max_limit)
     offset = _int_param(req, "offset", 0, 0, 10 ** 9)
-    body = read_json(req, limits.max_body_size, required=False)
+    if body is None:
+        body = _read_raw(req, limits.max_body_size)
+    doc = _parse_json(req, body, required=False)
     params = {name: req.get_param(name) for name in QUERY_FILTERS}
-    return search.build_query(body, params, limit=limit, offset=offset)
+    return search.build_query(doc, params, limit=limit, offset=offset)
+
+
+class ListQueries:
+    """``list_query`` with a memory. An agent polls with the same query
+    string and body every time: the same request parses to the same
+    (immutable) Query, so a small one is parsed, checked and built once.
+    Refused requests are not remembered, and neither are large ones."""
+
+    MAX_KEPT = 2048
+    MAX_KEY_BYTES = 4096
+
+    def __init__(self, limits):
+        self.limits = limits
+        self.known = {}
+
+    def __call__(self, req):
+        """``(query, text)``: the Query and its text form (for ETags)."""
+        raw = _read_raw(req, self.limits.max_body_size)
+        key = (req.query_string, req.content_type, raw)
+        found = self.known.get(key)
+        if found is not None:
+            return found
+        query = list_query(req, self.limits, raw)
+        found = (query, repr(query))
+        if len(raw) + len(req.query_string) <= self.MAX_KEY_BYTES:
+            if len(self.known) >= self.MAX_KEPT:
+                self.known.clear()
+            self.known[key] = found
+        return found
 
 
 def bool_param(req, name):
@@ -197,11 +240,12 @@ def if_match(req):
     return int(value)
 
 
-def list_etag(kind, scope, query, fingerprint):
+def list_etag(kind, scope, query_text, fingerprint):
     """The ETag of a list page: the storage's fingerprint of the page,
     bound to everything else that shapes the answer (the kind, the scope,
-    and so the API version, the filters, limit and offset)."""
-    text = repr((kind, scope, query, fingerprint))
+    and so the API version, and the query: ``repr`` of the Query, with its
+    filters, limit and offset)."""
+    text = "%s|%r|%s|%s" % (kind, scope, query_text, fingerprint)
     return '"%s"' % hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 

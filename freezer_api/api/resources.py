@@ -52,6 +52,7 @@ class Resource:
         self.service = services.for_kind(kind)
         self.authorizer = authorizer
         self.limits = limits
+        self.list_queries = params.ListQueries(limits)
 
     def _caller(self, req, rule, project_id, all_projects=False):
         self.authorizer.authorize(req, rule, project_id)
@@ -79,14 +80,14 @@ class Collection(Resource):
                                       project_id)
         caller = self._caller(req, self.kind + ":get_all", project_id,
                               all_projects)
-        query = params.list_query(req, self.limits)
+        query, query_text = self.list_queries(req)
         if self.kind not in kinds.TIME_FILTER_KINDS and (
                 query.time_after is not None or
                 query.time_before is not None):
             raise exceptions.InvalidInput(
                 "time_after and time_before do not apply to %s" % self.kind)
         tag = functools.partial(params.list_etag, self.kind, caller.scope,
-                                query)
+                                query_text)
         wanted = req.if_none_match
         if wanted is not None:
             # A client that has a page asks whether it changed: the

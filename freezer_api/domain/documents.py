@@ -20,13 +20,18 @@ def deep_merge(base, patch):
     merge key by key; arrays and scalars are replaced. Nothing that the
     patch does not name is dropped. Neither argument is modified.
     """
-    merged = copy_json(base)
+    return _merge_into(copy_json(base), patch)
+
+
+def _merge_into(target, patch):
+    """Merge ``patch`` into ``target`` (a copy that may change)."""
     for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
+        current = target.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            _merge_into(current, value)
         else:
-            merged[key] = copy_json(value)
-    return merged
+            target[key] = copy_json(value)
+    return target
 
 
 def without(doc, keys):

@@ -10,6 +10,8 @@ from freezer_api import exceptions
 from freezer_api.domain import kinds
 from freezer_api.domain.search import Query
 from freezer_api.storage.base import Delete, Insert, Scope, Update
+from freezer_api.storage.sqlalchemy import driver as sql_driver
+from tests.conftest import make_conf
 
 ALICE = Scope(user_id="alice", prefer_project="pa")
 PROJECT_A = Scope(project_id="pa")
@@ -338,3 +340,69 @@ def test_load_inserts_in_bulk(driver):
         driver.load([Insert(kinds.JOBS, job("j005"))])
     with pytest.raises(TypeError):
         driver.load([Delete(record)])
+
+
+# -- writes change exactly what changed ------------------------------------
+
+def test_update_moves_every_indexed_field(driver):
+    insert(driver, job("j", client="c1", session="s1", status="scheduled",
+                       created=100))
+
+    def found(**match):
+        query = Query(match=tuple(match.items()))
+        return ids(driver.search(kinds.JOBS, ALICE, query))
+
+    j = driver.get(kinds.JOBS, ALICE, "j")
+    driver.apply([Update(j, job("j", client="c2", session="s2",
+                                status="running", created=200))])
+    assert found(client_id="c2") == ["j"] and found(client_id="c1") == []
+    assert found(session_id="s2") == ["j"] and found(session_id="s1") == []
+    assert found(status="running") == ["j"] and found(status="scheduled") \
+        == []
+    assert ids(driver.search(kinds.JOBS, ALICE, Query(time_after=150))) \
+        == ["j"]
+    # Only the document changes: the indexed fields stay where they are.
+    j = driver.get(kinds.JOBS, ALICE, "j")
+    driver.apply([Update(j, dict(j.doc, description="only this"))])
+    assert found(client_id="c2") == ["j"]
+    assert found(session_id="s2") == ["j"]
+    assert driver.get(kinds.JOBS, ALICE, "j").doc["description"] == \
+        "only this"
+    # And back, from a record read before the last write: refused.
+    with pytest.raises(exceptions.VersionConflict):
+        driver.apply([Update(j, job("j", client="c1"))])
+    assert found(client_id="c1") == []
+
+
+# -- what one process wrote, another sees at once ---------------------------
+
+def _twin(driver):
+    """A second driver on the same storage, as another worker has."""
+    if isinstance(driver, sql_driver.SQLAlchemyDriver):
+        return sql_driver.SQLAlchemyDriver(make_conf(
+            **{"database.connection": driver.url}))
+    from freezer_api.storage.elasticsearch import driver as es_driver
+    return es_driver.ElasticsearchDriver(make_conf(**{
+        "elasticsearch.hosts": list(driver.conf.hosts),
+        "elasticsearch.index_prefix": driver.prefix,
+        "elasticsearch.refresh_interval": driver.conf.refresh_interval}))
+
+
+def test_reads_and_fingerprints_follow_another_drivers_writes(driver):
+    insert(driver, job("a"), job("b"))
+    other = _twin(driver)
+    try:
+        before = driver.fingerprint(kinds.JOBS, ALICE, POLL_C1)
+        assert driver.fingerprint(kinds.JOBS, ALICE, POLL_C1) == before
+        a = other.get(kinds.JOBS, ALICE, "a")
+        other.apply([Update(a, dict(a.doc, description="by the twin"))])
+        after = driver.fingerprint(kinds.JOBS, ALICE, POLL_C1)
+        assert after != before
+        assert driver.get(kinds.JOBS, ALICE, "a").doc["description"] == \
+            "by the twin"
+        other.apply([Insert(kinds.JOBS, job("c"))])
+        assert driver.fingerprint(kinds.JOBS, ALICE, POLL_C1) != after
+        assert ids(driver.page(kinds.JOBS, ALICE, POLL_C1).docs) == \
+            ["a", "b", "c"]
+    finally:
+        other.close()

@@ -11,6 +11,7 @@ import fcntl
 import json
 import logging
 import os
+import threading
 import time
 
 import orjson
@@ -34,7 +35,10 @@ _RETRYABLE_MYSQL = {1205, 1213}  # lock wait timeout, deadlock
 
 
 def _dumps(doc):
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    # Compact, not ASCII-escaped (MariaDB's JSON_CONTAINS compares "\u00e9"
+    # and "é" as different strings), as json.dumps(ensure_ascii=False,
+    # separators=(",", ":")) would write it, several times faster.
+    return orjson.dumps(doc).decode()
 
 
 # Stored documents are JSON that _dumps wrote: orjson reads them several
@@ -51,8 +55,12 @@ _INSERT = sa.insert(T).values(
     {name: sa.bindparam(name) for name in _WRITTEN})
 _CAS = (T.c.pk == sa.bindparam("read_pk"),
         T.c.version == sa.bindparam("read_version"))
-_UPDATE = sa.update(T).where(*_CAS).values(
-    {name: sa.bindparam(name) for name in _WRITTEN if name != "kind"})
+# The columns besides the document that an update may leave as they are:
+# it sets only those whose value changes. Most are indexed; SQLite
+# rewrites the entries of every index of a column an UPDATE sets, even to
+# the same value (and a job's PATCH changes none of them).
+_KEPT = ("doc_id", "user_id", "project_id", "client_id", "session_id",
+         "status", "time_ts")
 _DELETE = sa.delete(T).where(*_CAS)
 
 
@@ -69,6 +77,13 @@ class SQLAlchemyDriver(base.StorageDriver):
                 "[database] connection is not set")
         self.engine = self._create_engine(conf)
         self.dialect = self.engine.dialect.name
+        database = self.engine.url.database
+        in_memory = self.dialect == "sqlite" and (
+            not database or database == ":memory:")
+        # Each thread's reading connection (see _reader); None: reads use
+        # the pool.
+        self._readers = None if in_memory else []
+        self._local = threading.local()
 
     # -- set-up -----------------------------------------------------------
     def _create_engine(self, conf):
@@ -139,6 +154,12 @@ class SQLAlchemyDriver(base.StorageDriver):
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def close(self):
+        for reader in list(self._readers or ()):
+            with contextlib.suppress(Exception):
+                reader.close()
+        if self._readers:
+            self._readers.clear()
+        self._local = threading.local()
         self.engine.dispose()
 
     # -- errors -----------------------------------------------------------
@@ -186,11 +207,11 @@ class SQLAlchemyDriver(base.StorageDriver):
             stmt = self._statements[shape] = build()
         return stmt
 
-    def _fetch(self, stmt, params):
-        """The rows of a cached SELECT, run on the pooled DBAPI connection
-        itself: SQLAlchemy's work around every execution (a Connection,
-        the compiled-cache lookup, result rows) cost more than SQLite's
-        own. The SQL text is compiled once per statement and dialect."""
+    def _bind(self, stmt, params):
+        """``(sql, values)``: the SQL text of a cached statement (compiled
+        once per statement) and ``params`` as the DBAPI takes them; None
+        for a statement with a parameter rendered at execution (none of
+        ours has one)."""
         prepared = self._compiled.get(stmt)
         if prepared is None:
             compiled = stmt.compile(dialect=self.engine.dialect)
@@ -198,13 +219,48 @@ class SQLAlchemyDriver(base.StorageDriver):
                 compiled.string, compiled.positiontup, compiled)
         sql, positions, compiled = prepared
         if "POSTCOMPILE" in sql:
-            # A parameter rendered at execution (none of ours is): the
-            # usual way.
-            with self._errors(), self.engine.connect() as conn:
-                return conn.execute(stmt, params).all()
+            return None
         values = compiled.construct_params(params)
         if positions is not None:
             values = tuple(values[name] for name in positions)
+        return sql, values
+
+    def _fetch(self, stmt, params):
+        """The rows of a cached SELECT, run on a DBAPI connection itself:
+        SQLAlchemy's work around every execution (a Connection, the
+        compiled-cache lookup, result rows) cost more than SQLite's own."""
+        bound = self._bind(stmt, params)
+        if bound is None:
+            with self._errors(), self.engine.connect() as conn:
+                return conn.execute(stmt, params).all()
+        sql, values = bound
+        if self._readers is None:
+            return self._fetch_pooled(sql, values)
+        dbapi = self.engine.dialect.loaded_dbapi
+        with self._errors():
+            for attempt in (1, 2):
+                reader = self._reader()
+                try:
+                    cursor = reader.cursor()
+                    try:
+                        cursor.execute(sql, values)
+                        return cursor.fetchall()
+                    finally:
+                        cursor.close()
+                except dbapi.Error as exc:
+                    lost = self.engine.dialect.is_disconnect(
+                        exc, reader, None)
+                    if lost:
+                        self._drop_reader()
+                        if attempt == 1:
+                            continue  # a read: once more, reconnected
+                    raise sa_exc.DBAPIError.instance(
+                        sql, values, exc, dbapi.Error,
+                        connection_invalidated=lost) from exc
+
+    def _fetch_pooled(self, sql, values):
+        """``_fetch`` on a connection of the pool (an in-memory SQLite
+        database exists only in the pool's one connection)."""
         dbapi = self.engine.dialect.loaded_dbapi
         with self._errors():
             try:
@@ -230,6 +286,44 @@ class SQLAlchemyDriver(base.StorageDriver):
                     connection_invalidated=lost) from exc
             finally:
                 raw.close()
+
+    # Reads run on a connection of their own per thread, kept open and in
+    # autocommit mode: no pool checkout and return around every statement,
+    # and on PostgreSQL no BEGIN and ROLLBACK round trips around a SELECT
+    # (together more CPU than the SELECT itself). Autocommit reads see
+    # every committed write, as the pooled ones did. Writes keep using the
+    # pool, in transactions.
+    def _reader(self):
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            dbapi = self.engine.dialect.loaded_dbapi
+            try:
+                fairy = self.engine.raw_connection()
+            except dbapi.Error as exc:
+                raise sa_exc.DBAPIError.instance(
+                    None, None, exc, dbapi.Error) from exc
+            fairy.detach()  # ours now: the pool neither counts nor resets it
+            reader = fairy.dbapi_connection
+            try:
+                _autocommit(self.dialect, reader)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    reader.close()
+                raise
+            self._local.reader = reader
+            self._local.memo = None  # see _fetch_unchanged
+            self._readers.append(reader)
+        return reader
+
+    def _drop_reader(self):
+        reader = getattr(self._local, "reader", None)
+        self._local.reader = None
+        self._local.memo = None
+        if reader is not None:
+            with contextlib.suppress(ValueError):
+                self._readers.remove(reader)
+            with contextlib.suppress(Exception):
+                reader.close()
 
     @staticmethod
     def _scope(scope):
@@ -268,7 +362,8 @@ class SQLAlchemyDriver(base.StorageDriver):
             params["prefer_project"] = scope.prefer_project
 
         def build():
-            stmt = (sa.select(T.c.pk, T.c.version, T.c.doc)
+            stmt = (sa.select(T.c.pk, T.c.version, T.c.doc,
+                              *(T.c[name] for name in _KEPT))
                     .where(*self._scope(scope),
                            T.c.doc_id == sa.bindparam("doc_id")))
             if prefer:
@@ -281,9 +376,11 @@ class SQLAlchemyDriver(base.StorageDriver):
         if not rows:
             raise exceptions.NotFound(
                 "No %s found with ID %s" % (kind[:-1], doc_id))
-        pk, version, doc = rows[0]
+        pk, version, doc, *kept = rows[0]
+        # The key: the row, and what its columns other than the document
+        # hold (an update writes only those that change, see apply).
         return base.Record(kind=kind, doc=_loads(doc), version=version,
-                           key=pk)
+                           key=(pk, tuple(kept)))
 
     def statement(self, kind, scope, query, *columns):
         """The SELECT of ``columns`` of one page of ``search``, and the
@@ -337,11 +434,46 @@ class SQLAlchemyDriver(base.StorageDriver):
                              (pk, changed) for pk, changed, _doc in rows))
 
     def fingerprint(self, kind, scope, query):
-        # The same walk of the index as the page, without reading (or
-        # decoding) the documents.
-        stmt, params = self.statement(kind, scope, query, T.c.pk,
-                                      T.c.changed)
-        return base.page_fingerprint(self._fetch(stmt, params))
+        def read():
+            # The same walk of the index as the page, without reading (or
+            # decoding) the documents.
+            stmt, params = self.statement(kind, scope, query, T.c.pk,
+                                          T.c.changed)
+            return base.page_fingerprint(self._fetch(stmt, params))
+        return self._unless_changed(_memo_key(kind, scope, query), read)
+
+    # An agent whose jobs did not change asks for the same fingerprint
+    # poll after poll. SQLite says, for the price of a pragma, whether any
+    # other connection (any process) committed since a connection last
+    # asked: ``PRAGMA data_version``. While it holds still, what the
+    # last reads found is still the answer. (The reading connection never
+    # writes, so every commit is another connection's.)
+    MAX_REMEMBERED = 4096
+
+    def _unless_changed(self, key, read):
+        """``read()``, or what it returned for ``key`` since the database
+        last changed (SQLite; elsewhere, or without a key: ``read()``)."""
+        if key is None or self.dialect != "sqlite" or self._readers is None:
+            return read()
+        dbapi = self.engine.dialect.loaded_dbapi
+        with self._errors():
+            reader = self._reader()
+            try:
+                version = reader.execute("PRAGMA data_version").fetchone()
+            except dbapi.Error as exc:
+                raise sa_exc.DBAPIError.instance(
+                    "PRAGMA data_version", (), exc, dbapi.Error) from exc
+        memo = self._local.memo
+        if memo is None or memo[0] != version:
+            # (The version is read before ``read()``: a commit in between
+            # only makes the next call read again.)
+            memo = self._local.memo = (version, {})
+        found = memo[1].get(key)
+        if found is None:
+            found = read()
+            if len(memo[1]) < self.MAX_REMEMBERED:
+                memo[1][key] = found
+        return found
 
     def count(self, kind):
         with self._errors(), self.engine.connect() as conn:
@@ -424,14 +556,12 @@ class SQLAlchemyDriver(base.StorageDriver):
             except exceptions.AlreadyExists:
                 pass  # one by one below, to name the id that is taken
         versions = []
-        with self._errors(), self.engine.begin() as conn:
+        with self._errors(), self._transaction() as execute:
             for op in operations:
                 if isinstance(op, base.Insert):
                     row = self._row(op.kind, op.doc)
                     row.update(kind=op.kind, version=1)
-                    try:
-                        conn.execute(_INSERT, row)
-                    except sa_exc.IntegrityError:
+                    if execute(_INSERT, row, insert=True) is None:
                         raise exceptions.AlreadyExists(
                             "A document with ID %s already exists"
                             % row["doc_id"])
@@ -440,21 +570,80 @@ class SQLAlchemyDriver(base.StorageDriver):
                     rec = op.record
                     row = self._row(rec.kind, op.doc)
                     row["version"] = rec.version + 1
-                    row.update(read_pk=rec.key, read_version=rec.version)
-                    result = conn.execute(_UPDATE, row)
-                    if result.rowcount != 1:
+                    pk, kept = rec.key
+                    row.update(read_pk=pk, read_version=rec.version)
+                    if execute(self._update(tuple(
+                            name for name, old in zip(_KEPT, kept)
+                            if row[name] != old)), row) != 1:
                         raise exceptions.VersionConflict("stale version")
                     versions.append(rec.version + 1)
                 elif isinstance(op, base.Delete):
                     rec = op.record
-                    result = conn.execute(_DELETE, {
-                        "read_pk": rec.key, "read_version": rec.version})
-                    if result.rowcount != 1:
+                    if execute(_DELETE, {"read_pk": rec.key[0],
+                                         "read_version": rec.version}) != 1:
                         raise exceptions.VersionConflict("stale version")
                     versions.append(None)
                 else:
                     raise TypeError("unknown operation %r" % (op,))
         return versions
+
+    def _update(self, changed):
+        """The compare-and-set UPDATE setting ``version``, ``doc``,
+        ``changed`` and the columns named in ``changed`` (in _KEPT's
+        order)."""
+        return self._cached(("update", changed), lambda: sa.update(T).where(
+            *_CAS).values({name: sa.bindparam(name) for name in (
+                "version", "doc", "changed") + changed}))
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """One transaction on a pooled DBAPI connection, committed when the
+        block ends (rolled back if it raises). The block gets
+        ``execute(statement, params, insert=False)``, which returns the
+        number of rows written, or None for an insert refused as a
+        duplicate. Like reads, writes skip SQLAlchemy's Connection: the
+        statements are few and fixed, its work per statement was more
+        than a write's own."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            raw = self.engine.raw_connection()
+        except dbapi.Error as exc:
+            raise sa_exc.DBAPIError.instance(
+                None, None, exc, dbapi.Error) from exc
+        statement = [None, None]
+
+        def execute(stmt, params, insert=False):
+            sql, values = statement[:] = self._bind(stmt, params)
+            try:
+                cursor.execute(sql, values)
+            except dbapi.IntegrityError:
+                if insert:
+                    return None
+                raise
+            return cursor.rowcount
+
+        try:
+            cursor = raw.cursor()
+            try:
+                yield execute
+                raw.commit()
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    raw.rollback()
+                if not isinstance(exc, dbapi.Error):
+                    raise
+                lost = self.engine.dialect.is_disconnect(
+                    exc, raw.dbapi_connection, cursor)
+                if lost:
+                    raw.invalidate(exc)  # not back into the pool
+                raise sa_exc.DBAPIError.instance(
+                    statement[0], statement[1], exc, dbapi.Error,
+                    connection_invalidated=lost) from exc
+            finally:
+                with contextlib.suppress(Exception):
+                    cursor.close()
+        finally:
+            raw.close()
 
     def _insert_many(self, operations):
         """Only inserts: one multi-row statement (freezer-manage copies
@@ -522,6 +711,29 @@ def _ping_if_idle(dbapi_conn, record, _proxy):
             cursor.close()
         except Exception:
             pass
+
+
+def _memo_key(kind, scope, query):
+    """A key equal for two searches exactly when they are the same search,
+    or None. Only string values: Python finds 1, 1.0 and True equal, JSON
+    does not."""
+    for _key, value in query.match + query.match_not:
+        if type(value) is not str:
+            return None
+    return (kind, scope, query)
+
+
+def _autocommit(dialect, dbapi_conn):
+    """Put a DBAPI connection of ``dialect`` in autocommit mode (out of
+    the transaction the dialect's first-connection queries may have left
+    open)."""
+    dbapi_conn.rollback()
+    if dialect == "sqlite":
+        dbapi_conn.isolation_level = None
+    elif dialect == "postgresql":
+        dbapi_conn.autocommit = True
+    else:  # MySQL, MariaDB (PyMySQL, mysqlclient)
+        dbapi_conn.autocommit(True)
 
 
 def _stamp_checkin(_dbapi_conn, record):
