@@ -555,36 +555,32 @@ class SQLAlchemyDriver(base.StorageDriver):
                 return self._insert_many(operations)
             except exceptions.AlreadyExists:
                 pass  # one by one below, to name the id that is taken
-        versions = []
-        with self._errors(), self._transaction() as execute:
-            for op in operations:
-                if isinstance(op, base.Insert):
-                    row = self._row(op.kind, op.doc)
-                    row.update(kind=op.kind, version=1)
-                    if execute(_INSERT, row, insert=True) is None:
-                        raise exceptions.AlreadyExists(
-                            "A document with ID %s already exists"
-                            % row["doc_id"])
-                    versions.append(1)
-                elif isinstance(op, base.Update):
-                    rec = op.record
-                    row = self._row(rec.kind, op.doc)
-                    row["version"] = rec.version + 1
-                    pk, kept = rec.key
-                    row.update(read_pk=pk, read_version=rec.version)
-                    if execute(self._update(tuple(
-                            name for name, old in zip(_KEPT, kept)
-                            if row[name] != old)), row) != 1:
-                        raise exceptions.VersionConflict("stale version")
-                    versions.append(rec.version + 1)
-                elif isinstance(op, base.Delete):
-                    rec = op.record
-                    if execute(_DELETE, {"read_pk": rec.key[0],
-                                         "read_version": rec.version}) != 1:
-                        raise exceptions.VersionConflict("stale version")
-                    versions.append(None)
-                else:
-                    raise TypeError("unknown operation %r" % (op,))
+        steps, versions = [], []
+        for op in operations:
+            if isinstance(op, base.Insert):
+                row = self._row(op.kind, op.doc)
+                row.update(kind=op.kind, version=1)
+                steps.append((_INSERT, row))
+                versions.append(1)
+            elif isinstance(op, base.Update):
+                rec = op.record
+                row = self._row(rec.kind, op.doc)
+                row["version"] = rec.version + 1
+                pk, kept = rec.key
+                row.update(read_pk=pk, read_version=rec.version)
+                steps.append((self._update(tuple(
+                    name for name, old in zip(_KEPT, kept)
+                    if row[name] != old)), row))
+                versions.append(rec.version + 1)
+            elif isinstance(op, base.Delete):
+                rec = op.record
+                steps.append((_DELETE, {"read_pk": rec.key[0],
+                                        "read_version": rec.version}))
+                versions.append(None)
+            else:
+                raise TypeError("unknown operation %r" % (op,))
+        with self._errors():
+            self._write(steps)
         return versions
 
     def _update(self, changed):
@@ -595,37 +591,39 @@ class SQLAlchemyDriver(base.StorageDriver):
             *_CAS).values({name: sa.bindparam(name) for name in (
                 "version", "doc", "changed") + changed}))
 
-    @contextlib.contextmanager
-    def _transaction(self):
-        """One transaction on a pooled DBAPI connection, committed when the
-        block ends (rolled back if it raises). The block gets
-        ``execute(statement, params, insert=False)``, which returns the
-        number of rows written, or None for an insert refused as a
-        duplicate. Like reads, writes skip SQLAlchemy's Connection: the
-        statements are few and fixed, its work per statement was more
-        than a write's own."""
+    def _write(self, steps):
+        """Run ``steps`` (``(statement, params)``: inserts and
+        compare-and-set updates and deletes) in one transaction on a pooled
+        DBAPI connection, and commit it only if every insert added its row
+        and every update or delete found its row at the version read:
+        AlreadyExists or VersionConflict otherwise, and nothing is written.
+
+        Like reads, writes skip SQLAlchemy's Connection (the statements
+        are few and fixed; its work per statement was more than a write's
+        own). (psycopg's pipeline mode, BEGIN and the statements in one
+        round trip, measured slower here than one statement at a time.)"""
         dbapi = self.engine.dialect.loaded_dbapi
         try:
             raw = self.engine.raw_connection()
         except dbapi.Error as exc:
             raise sa_exc.DBAPIError.instance(
                 None, None, exc, dbapi.Error) from exc
-        statement = [None, None]
-
-        def execute(stmt, params, insert=False):
-            sql, values = statement[:] = self._bind(stmt, params)
-            try:
-                cursor.execute(sql, values)
-            except dbapi.IntegrityError:
-                if insert:
-                    return None
-                raise
-            return cursor.rowcount
-
+        current = [None, None]  # the statement running, for errors
         try:
             cursor = raw.cursor()
             try:
-                yield execute
+                for stmt, params in steps:
+                    current[:] = self._bind(stmt, params)
+                    try:
+                        cursor.execute(*current)
+                    except dbapi.IntegrityError:
+                        if stmt is _INSERT:
+                            raise exceptions.AlreadyExists(
+                                "A document with ID %s already exists"
+                                % params["doc_id"])
+                        raise
+                    if stmt is not _INSERT and cursor.rowcount != 1:
+                        raise exceptions.VersionConflict("stale version")
                 raw.commit()
             except BaseException as exc:
                 with contextlib.suppress(Exception):
@@ -637,11 +635,19 @@ class SQLAlchemyDriver(base.StorageDriver):
                 if lost:
                     raw.invalidate(exc)  # not back into the pool
                 raise sa_exc.DBAPIError.instance(
-                    statement[0], statement[1], exc, dbapi.Error,
+                    current[0], current[1], exc, dbapi.Error,
                     connection_invalidated=lost) from exc
             finally:
                 with contextlib.suppress(Exception):
                     cursor.close()
+        except dbapi.Error as exc:  # no cursor to be had
+            lost = self.engine.dialect.is_disconnect(
+                exc, raw.dbapi_connection, None)
+            if lost:
+                raw.invalidate(exc)
+            raise sa_exc.DBAPIError.instance(
+                None, None, exc, dbapi.Error,
+                connection_invalidated=lost) from exc
         finally:
             raw.close()
 
