@@ -1,7 +1,9 @@
 """The real ``freezer-api`` command (gunicorn) on a loopback port, and a
-private PostgreSQL server, for the end-to-end, fuzzing and fault tests."""
+private PostgreSQL server and OpenSearch node, for the end-to-end, fuzzing
+and fault tests."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +19,7 @@ BIN = os.path.dirname(sys.executable)
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 POSTGRES_SH = os.path.join(REPO, "tools", "testenv", "postgres.sh")
+OPENSEARCH_SH = os.path.join(REPO, "tools", "testenv", "opensearch.sh")
 
 
 def free_port():
@@ -197,3 +200,73 @@ class PrivatePostgres:
 
     def stop(self):
         self._run("stop")
+
+
+class PrivateOpenSearch:
+    """An OpenSearch node of one's own, started and stopped with
+    tools/testenv/opensearch.sh: ``FREEZER_TESTENV_DIR`` (the node lives in
+    ``<base_dir>/opensearch``) and ``OPENSEARCH_PORT`` keep it apart from
+    the node the suite shares. Its transport port is any free one (the
+    launcher's default, 0), so two nodes never collide there either.
+    ``start`` after ``stop`` or ``kill`` reuses the same data and port."""
+
+    def __init__(self, base_dir, port=None):
+        self.base_dir, self.port = str(base_dir), port or free_port()
+        self.url = None
+
+    @property
+    def home(self):
+        return os.path.join(self.base_dir, "opensearch")
+
+    def _run(self, command):
+        env = dict(os.environ, FREEZER_TESTENV_DIR=self.base_dir,
+                   OPENSEARCH_PORT=str(self.port))
+        # The launcher reads this one itself: a fixed transport port could
+        # be another node's.
+        env.pop("OPENSEARCH_TRANSPORT_PORT", None)
+        result = subprocess.run([OPENSEARCH_SH, command], env=env,
+                                capture_output=True, text=True, timeout=1200)
+        if result.returncode != 0:
+            pytest.fail("opensearch.sh %s failed:\n%s" % (
+                command, result.stderr[-3000:]))
+        return result.stdout.strip().splitlines()
+
+    def start(self):
+        """Start (build the launcher first if needed) and wait until the
+        node is healthy; a no-op when it runs. Returns its URL."""
+        self.url = self._run("start")[-1]
+        return self.url
+
+    def stop(self):
+        """SIGTERM, and wait for the node to exit (ok if not running)."""
+        self._run("stop")
+
+    def pid(self):
+        """The pid of this node's JVM, or None."""
+        try:
+            with open(os.path.join(self.home, "opensearch.pid")) as f:
+                pid = int(f.read().strip() or 0)
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                cmdline = f.read().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        if ("--home=%s" % self.home).encode() not in cmdline:
+            return None  # exited (a recycled pid is someone else's)
+        return pid
+
+    def kill(self, timeout=60):
+        """SIGKILL the node and wait (bounded) until it is gone."""
+        pid = self.pid()
+        if pid is None:
+            pytest.fail("no running node to kill in " + self.home)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while self.pid() == pid:
+            if time.monotonic() > deadline:
+                pytest.fail("pid %d survived SIGKILL" % pid)
+            time.sleep(0.05)
+
+    def wipe(self):
+        """Stop the node and delete its data (a clean slate)."""
+        self.stop()
+        shutil.rmtree(self.home, ignore_errors=True)

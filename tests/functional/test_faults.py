@@ -9,6 +9,9 @@
 * Keystone stopped while the server runs (auth_token reaches it through a
   relay this test stops): 503, not 401, then recovery without a restart.
 
+The search engine stopped mid-load (SIGTERM, then SIGKILL, of a private
+OpenSearch node) is tests/functional/test_search_outage.py.
+
 PostgreSQL here is a private server (tools/testenv/postgres.sh with a
 FREEZER_TESTENV_DIR and a port of its own), never the one the rest of the
 suite shares: these tests stop it. Waits are bounded; nothing is asserted

@@ -256,6 +256,27 @@ def test_unreachable_engine_is_storage_unavailable(auto_upgrade):
     driver.close()
 
 
+def test_unreachable_engine_logs_no_traceback(caplog):
+    """An outage must not flood the log: the client's failed attempts
+    (max_retries + 1 per request) are one debug line each, without a
+    traceback, and the driver warns once per request."""
+    driver = es.ElasticsearchDriver(make_conf(**{
+        "elasticsearch.hosts": ["http://127.0.0.1:%d" % _closed_port()],
+        "elasticsearch.timeout": 2, "elasticsearch.max_retries": 2,
+        "storage.auto_upgrade": False}))
+    caplog.set_level("DEBUG")
+    with pytest.raises(exceptions.StorageUnavailable):
+        driver.get(kinds.JOBS, PROJECT_A, "j")
+    driver.close()
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    attempts = [r for r in caplog.records if "failed after" in r.message]
+    assert len(attempts) == 3
+    assert all(r.levelname == "DEBUG" for r in attempts)
+    warnings = [r for r in caplog.records if r.levelno >= 30]
+    assert [r.message.split(":")[0] for r in warnings] == [
+        "search engine unreachable"]
+
+
 # -- against the engine: only collected when one is configured --------------
 # (`make test` always configures one.) They reach paths the contract suite
 # cannot: a race between apply's check and its writes, deep pages.

@@ -328,6 +328,24 @@ class _Serializer(os_serializer.JSONSerializer):
             return super().loads(s)  # its error, as before
 
 
+class _Connection(opensearchpy.Urllib3HttpConnection):
+    """The client's HTTP connection, but an attempt that could not reach
+    the engine is one debug line. The client would log each such attempt
+    (up to ``max_retries`` + 1 per request) as a warning with its whole
+    traceback: during an outage, well over a hundred log lines per API
+    request. The driver logs each failed request once
+    (``translate_error``)."""
+
+    def log_request_fail(self, method, full_url, path, body, duration,
+                         status_code=None, response=None, exception=None):
+        if exception is None:  # an answer with an error status: one line
+            super().log_request_fail(method, full_url, path, body,
+                                     duration, status_code, response)
+            return
+        LOG.debug("search engine: %s %s failed after %.3fs: %r", method,
+                  full_url, duration, exception)
+
+
 class ElasticsearchDriver(base.StorageDriver):
     """Documents in Elasticsearch or OpenSearch; see the module docstring
     for the guarantee of ``apply``."""
@@ -349,7 +367,8 @@ class ElasticsearchDriver(base.StorageDriver):
         kwargs = {"hosts": list(es.hosts), "timeout": es.timeout,
                   "max_retries": es.max_retries, "retry_on_timeout": False,
                   "verify_certs": es.verify_certs, "pool_maxsize": 32,
-                  "serializer": _Serializer()}
+                  "serializer": _Serializer(),
+                  "connection_class": _Connection}
         if es.ca_certs:
             kwargs["ca_certs"] = es.ca_certs
         if es.username:
