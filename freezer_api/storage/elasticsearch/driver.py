@@ -588,7 +588,11 @@ class ElasticsearchDriver(base.StorageDriver):
     def _hits(self, index, body, search_after=None):
         if search_after is not None:
             body = dict(body, search_after=search_after)
-        return self.client.search(index=index, body=body)["hits"]["hits"]
+        # request_cache: the engine keeps the answer of a search until the
+        # next refresh that changes the shard (so never a stale one); an
+        # agent asking again for unchanged jobs costs it a lookup.
+        return self.client.search(index=index, body=body,
+                                  request_cache=True)["hits"]["hits"]
 
     def count(self, kind):
         self._ensure_ready()
