@@ -175,71 +175,72 @@ class Server:
             self._log = None
 
 
-class PrivatePostgres:
-    """A PostgreSQL server of one's own, started and stopped with
-    tools/testenv/postgres.sh (``FREEZER_TESTENV_DIR`` and
-    ``FREEZER_TEST_PG_PORT`` keep it apart from the suite's shared one)."""
+class PrivateService:
+    """A server of one's own, started and stopped with a
+    tools/testenv/ script; ``FREEZER_TESTENV_DIR`` and a port of its own
+    keep it apart from the one the suite shares."""
+
+    script = None       # the script's path
+    port_variable = None
+    timeout = 600       # seconds a start may take (a cold build included)
 
     def __init__(self, base_dir, port=None):
         self.base_dir, self.port = str(base_dir), port or free_port()
         self.url = None
 
+    def _env(self):
+        return dict(os.environ, FREEZER_TESTENV_DIR=self.base_dir,
+                    **{self.port_variable: str(self.port)})
+
     def _run(self, command):
-        env = dict(os.environ, FREEZER_TESTENV_DIR=self.base_dir,
-                   FREEZER_TEST_PG_PORT=str(self.port))
-        result = subprocess.run([POSTGRES_SH, command], env=env,
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run([self.script, command], env=self._env(),
+                                capture_output=True, text=True,
+                                timeout=self.timeout)
         if result.returncode != 0:
-            pytest.fail("postgres.sh %s failed:\n%s" % (
-                command, result.stderr[-3000:]))
+            pytest.fail("%s %s failed:\n%s" % (
+                os.path.basename(self.script), command,
+                result.stderr[-3000:]))
         return result.stdout.strip().splitlines()
 
     def start(self):
+        """Start (a no-op when it runs) and wait until it serves; its
+        URL."""
         self.url = self._run("start")[-1]
         return self.url
 
     def stop(self):
+        """Stop it and wait until it has (fine when it does not run)."""
         self._run("stop")
 
 
-class PrivateOpenSearch:
-    """An OpenSearch node of one's own, started and stopped with
-    tools/testenv/opensearch.sh: ``FREEZER_TESTENV_DIR`` (the node lives in
-    ``<base_dir>/opensearch``) and ``OPENSEARCH_PORT`` keep it apart from
-    the node the suite shares. Its transport port is any free one (the
-    launcher's default, 0), so two nodes never collide there either.
-    ``start`` after ``stop`` or ``kill`` reuses the same data and port."""
+class PrivatePostgres(PrivateService):
+    """A PostgreSQL server of one's own (tools/testenv/postgres.sh)."""
 
-    def __init__(self, base_dir, port=None):
-        self.base_dir, self.port = str(base_dir), port or free_port()
-        self.url = None
+    script = POSTGRES_SH
+    port_variable = "FREEZER_TEST_PG_PORT"
+
+
+class PrivateOpenSearch(PrivateService):
+    """An OpenSearch node of one's own (tools/testenv/opensearch.sh; the
+    node lives in ``<base_dir>/opensearch``). Its transport port is any
+    free one (the launcher's default, 0), so two nodes never collide there
+    either. ``start`` after ``stop`` or ``kill`` reuses the same data and
+    port."""
+
+    script = OPENSEARCH_SH
+    port_variable = "OPENSEARCH_PORT"
+    timeout = 1200
+
+    def _env(self):
+        env = super()._env()
+        # The launcher reads this one itself: a fixed transport port could
+        # be another node's.
+        env.pop("OPENSEARCH_TRANSPORT_PORT", None)
+        return env
 
     @property
     def home(self):
         return os.path.join(self.base_dir, "opensearch")
-
-    def _run(self, command):
-        env = dict(os.environ, FREEZER_TESTENV_DIR=self.base_dir,
-                   OPENSEARCH_PORT=str(self.port))
-        # The launcher reads this one itself: a fixed transport port could
-        # be another node's.
-        env.pop("OPENSEARCH_TRANSPORT_PORT", None)
-        result = subprocess.run([OPENSEARCH_SH, command], env=env,
-                                capture_output=True, text=True, timeout=1200)
-        if result.returncode != 0:
-            pytest.fail("opensearch.sh %s failed:\n%s" % (
-                command, result.stderr[-3000:]))
-        return result.stdout.strip().splitlines()
-
-    def start(self):
-        """Start (build the launcher first if needed) and wait until the
-        node is healthy; a no-op when it runs. Returns its URL."""
-        self.url = self._run("start")[-1]
-        return self.url
-
-    def stop(self):
-        """SIGTERM, and wait for the node to exit (ok if not running)."""
-        self._run("stop")
 
     def pid(self):
         """The pid of this node's JVM, or None."""

@@ -230,12 +230,13 @@ class SQLAlchemyDriver(base.StorageDriver):
         SQLAlchemy's work around every execution (a Connection, the
         compiled-cache lookup, result rows) cost more than SQLite's own."""
         bound = self._bind(stmt, params)
-        if bound is None:
+        if bound is None or self._readers is None:
+            # (A statement with a parameter rendered at execution, none of
+            # ours; an in-memory SQLite database, which exists only in the
+            # pool's one connection.)
             with self._errors(), self.engine.connect() as conn:
                 return conn.execute(stmt, params).all()
         sql, values = bound
-        if self._readers is None:
-            return self._fetch_pooled(sql, values)
         dbapi = self.engine.dialect.loaded_dbapi
         with self._errors():
             for attempt in (1, 2):
@@ -257,35 +258,6 @@ class SQLAlchemyDriver(base.StorageDriver):
                     raise sa_exc.DBAPIError.instance(
                         sql, values, exc, dbapi.Error,
                         connection_invalidated=lost) from exc
-
-    def _fetch_pooled(self, sql, values):
-        """``_fetch`` on a connection of the pool (an in-memory SQLite
-        database exists only in the pool's one connection)."""
-        dbapi = self.engine.dialect.loaded_dbapi
-        with self._errors():
-            try:
-                raw = self.engine.raw_connection()
-            except dbapi.Error as exc:  # cannot connect (the pool's own
-                # errors come as they are, unlike Engine.connect's)
-                raise sa_exc.DBAPIError.instance(
-                    None, None, exc, dbapi.Error) from exc
-            try:
-                cursor = raw.cursor()
-                try:
-                    cursor.execute(sql, values)
-                    return cursor.fetchall()
-                finally:
-                    cursor.close()
-            except dbapi.Error as exc:
-                lost = self.engine.dialect.is_disconnect(
-                    exc, raw.dbapi_connection, None)
-                if lost:
-                    raw.invalidate(exc)  # not back into the pool
-                raise sa_exc.DBAPIError.instance(
-                    sql, values, exc, dbapi.Error,
-                    connection_invalidated=lost) from exc
-            finally:
-                raw.close()
 
     # Reads run on a connection of their own per thread, kept open and in
     # autocommit mode: no pool checkout and return around every statement,
