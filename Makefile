@@ -7,7 +7,7 @@ VENV := .venv
 PORT ?= 9090
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test venv unit openapi opensearch opensearch-stop clean help samples bench
+.PHONY: run test venv unit openapi opensearch opensearch-stop elasticsearch elasticsearch-stop clean help samples bench
 
 help:
 	@echo "make run     serve the API on 127.0.0.1:$(PORT) (embedded SQLite, noauth)"
@@ -59,6 +59,12 @@ opensearch:
 
 opensearch-stop:
 	@tools/testenv/opensearch.sh stop
+
+elasticsearch:
+	@tools/testenv/elasticsearch.sh start
+
+elasticsearch-stop:
+	@tools/testenv/elasticsearch.sh stop
 
 clean:
 	rm -rf $(VENV) .data build *.egg-info

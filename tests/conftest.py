@@ -1,10 +1,11 @@
 """Fixtures shared by every suite.
 
 Backends: ``sqlite`` always; ``postgresql`` and ``mysql`` when
-``FREEZER_TEST_PG_URL`` / ``FREEZER_TEST_MYSQL_URL`` name a server, and
-``opensearch`` (the search-engine driver) when ``FREEZER_TEST_OPENSEARCH_URL``
-names an OpenSearch or Elasticsearch node (``make test`` starts them all and
-sets the variables). With ``FREEZER_TEST_REQUIRE_ALL=1`` a
+``FREEZER_TEST_PG_URL`` / ``FREEZER_TEST_MYSQL_URL`` name a server, and the
+search-engine driver as ``opensearch`` when ``FREEZER_TEST_OPENSEARCH_URL``
+names an OpenSearch node and as ``elasticsearch`` when
+``FREEZER_TEST_ELASTICSEARCH_URL`` names an Elasticsearch node (``make test``
+starts them all and sets the variables). With ``FREEZER_TEST_REQUIRE_ALL=1`` a
 missing backend is an error, never a skip.
 
 Services: the tests against a real Keystone need ``KEYSTONE_URL`` and the
@@ -24,8 +25,10 @@ from freezer_api.storage.sqlalchemy import models
 
 SQL_BACKENDS = {"postgresql": "FREEZER_TEST_PG_URL",
                 "mysql": "FREEZER_TEST_MYSQL_URL"}
-# Backends of drivers other than SQL: name -> variable with its URL.
-EXTRA_BACKENDS = {"opensearch": "FREEZER_TEST_OPENSEARCH_URL"}
+# Backends of drivers other than SQL: name -> variable with its URL. All
+# of them are search engines, served by the one search-engine driver.
+EXTRA_BACKENDS = {"opensearch": "FREEZER_TEST_OPENSEARCH_URL",
+                  "elasticsearch": "FREEZER_TEST_ELASTICSEARCH_URL"}
 # Servers other than storage the suite needs: name -> variable with its URL.
 SERVICES = {"keystone": "KEYSTONE_URL"}
 

@@ -27,6 +27,7 @@ ensure() {  # ensure NAME VARIABLE: start the backend, export its URL
 ensure postgres FREEZER_TEST_PG_URL
 ensure mariadb FREEZER_TEST_MYSQL_URL
 ensure opensearch FREEZER_TEST_OPENSEARCH_URL
+ensure elasticsearch FREEZER_TEST_ELASTICSEARCH_URL
 ensure keystone KEYSTONE_URL
 # The Keystone tests' users, projects and ids (tools/keystone/README.rst).
 keystone_env=$(tools/testenv/keystone.sh env) ||

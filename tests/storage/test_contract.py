@@ -1,6 +1,6 @@
 """The storage driver contract, run against every backend under test
-(``driver`` is parametrised over sqlite, postgresql, mysql and, when the
-search-engine driver is present, opensearch)."""
+(``driver`` is parametrised over sqlite, postgresql, mysql and the
+search-engine driver on opensearch and elasticsearch, those configured)."""
 
 import threading
 

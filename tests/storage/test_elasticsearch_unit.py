@@ -289,8 +289,9 @@ def _ids(docs):
     return [d["job_id"] for d in docs]
 
 
-if "opensearch" in BACKENDS:
-    on_engine = pytest.mark.parametrize("backend_driver", ["opensearch"],
+ENGINES = [b for b in ("opensearch", "elasticsearch") if b in BACKENDS]
+if ENGINES:
+    on_engine = pytest.mark.parametrize("backend_driver", ENGINES,
                                         indirect=True)
 
     @pytest.fixture
