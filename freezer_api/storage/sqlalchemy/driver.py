@@ -268,12 +268,7 @@ class SQLAlchemyDriver(base.StorageDriver):
     def _reader(self):
         reader = getattr(self._local, "reader", None)
         if reader is None:
-            dbapi = self.engine.dialect.loaded_dbapi
-            try:
-                fairy = self.engine.raw_connection()
-            except dbapi.Error as exc:
-                raise sa_exc.DBAPIError.instance(
-                    None, None, exc, dbapi.Error) from exc
+            fairy = self._checkout()
             fairy.detach()  # ours now: the pool neither counts nor resets it
             reader = fairy.dbapi_connection
             try:
@@ -286,6 +281,16 @@ class SQLAlchemyDriver(base.StorageDriver):
             self._local.memo = None  # see _fetch_unchanged
             self._readers.append(reader)
         return reader
+
+    def _checkout(self):
+        """A DBAPI connection of the pool (the pool's errors come as they
+        are, unlike Engine.connect's: made SQLAlchemy's here)."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            return self.engine.raw_connection()
+        except dbapi.Error as exc:
+            raise sa_exc.DBAPIError.instance(
+                None, None, exc, dbapi.Error) from exc
 
     def _drop_reader(self):
         reader = getattr(self._local, "reader", None)
@@ -575,11 +580,7 @@ class SQLAlchemyDriver(base.StorageDriver):
         own). (psycopg's pipeline mode, BEGIN and the statements in one
         round trip, measured slower here than one statement at a time.)"""
         dbapi = self.engine.dialect.loaded_dbapi
-        try:
-            raw = self.engine.raw_connection()
-        except dbapi.Error as exc:
-            raise sa_exc.DBAPIError.instance(
-                None, None, exc, dbapi.Error) from exc
+        raw = self._checkout()
         current = [None, None]  # the statement running, for errors
         try:
             cursor = raw.cursor()
