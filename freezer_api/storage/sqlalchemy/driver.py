@@ -263,8 +263,9 @@ class SQLAlchemyDriver(base.StorageDriver):
     # autocommit mode: no pool checkout and return around every statement,
     # and on PostgreSQL no BEGIN and ROLLBACK round trips around a SELECT
     # (together more CPU than the SELECT itself). Autocommit reads see
-    # every committed write, as the pooled ones did. Writes keep using the
-    # pool, in transactions.
+    # every committed write, as the pooled ones did. A write of one
+    # statement runs on it too; writes of several use the pool, in
+    # transactions (see _write).
     def _reader(self):
         reader = getattr(self._local, "reader", None)
         if reader is None:
@@ -423,8 +424,9 @@ class SQLAlchemyDriver(base.StorageDriver):
     # poll after poll. SQLite says, for the price of a pragma, whether any
     # other connection (any process) committed since a connection last
     # asked: ``PRAGMA data_version``. While it holds still, what the
-    # last reads found is still the answer. (The reading connection never
-    # writes, so every commit is another connection's.)
+    # last reads found is still the answer. (A write on the reading
+    # connection itself, which that pragma does not count, forgets it all:
+    # see _write.)
     MAX_REMEMBERED = 4096
 
     def _unless_changed(self, key, read):
@@ -570,59 +572,66 @@ class SQLAlchemyDriver(base.StorageDriver):
 
     def _write(self, steps):
         """Run ``steps`` (``(statement, params)``: inserts and
-        compare-and-set updates and deletes) in one transaction on a pooled
-        DBAPI connection, and commit it only if every insert added its row
-        and every update or delete found its row at the version read:
-        AlreadyExists or VersionConflict otherwise, and nothing is written.
+        compare-and-set updates and deletes) as one transaction, committed
+        only if every insert added its row and every update or delete
+        found its row at the version read: AlreadyExists or
+        VersionConflict otherwise, and nothing is written.
 
-        Like reads, writes skip SQLAlchemy's Connection (the statements
-        are few and fixed; its work per statement was more than a write's
-        own). (psycopg's pipeline mode, BEGIN and the statements in one
-        round trip, measured slower here than one statement at a time.)"""
+        One statement is atomic by itself: it runs on this thread's
+        autocommit connection (see _reader), without the BEGIN and COMMIT
+        round trips and the pool checkout. Several run in a transaction on
+        a pooled connection. Like reads, writes skip SQLAlchemy's
+        Connection (the statements are few and fixed; its work per
+        statement was more than a write's own). (psycopg's pipeline mode,
+        BEGIN and the statements in one round trip, measured slower here
+        than one statement at a time.)"""
         dbapi = self.engine.dialect.loaded_dbapi
-        raw = self._checkout()
+        alone = len(steps) == 1 and self._readers is not None
+        conn = self._reader() if alone else self._checkout()
         current = [None, None]  # the statement running, for errors
+        cursor = None
         try:
-            cursor = raw.cursor()
-            try:
-                for stmt, params in steps:
-                    current[:] = self._bind(stmt, params)
-                    try:
-                        cursor.execute(*current)
-                    except dbapi.IntegrityError:
-                        if stmt is _INSERT:
-                            raise exceptions.AlreadyExists(
-                                "A document with ID %s already exists"
-                                % params["doc_id"])
-                        raise
-                    if stmt is not _INSERT and cursor.rowcount != 1:
-                        raise exceptions.VersionConflict("stale version")
-                raw.commit()
-            except BaseException as exc:
-                with contextlib.suppress(Exception):
-                    raw.rollback()
-                if not isinstance(exc, dbapi.Error):
+            cursor = conn.cursor()
+            for stmt, params in steps:
+                current[:] = self._bind(stmt, params)
+                try:
+                    cursor.execute(*current)
+                except dbapi.IntegrityError:
+                    if stmt is _INSERT:
+                        raise exceptions.AlreadyExists(
+                            "A document with ID %s already exists"
+                            % params["doc_id"])
                     raise
-                lost = self.engine.dialect.is_disconnect(
-                    exc, raw.dbapi_connection, cursor)
-                if lost:
-                    raw.invalidate(exc)  # not back into the pool
-                raise sa_exc.DBAPIError.instance(
-                    current[0], current[1], exc, dbapi.Error,
-                    connection_invalidated=lost) from exc
-            finally:
+                if stmt is not _INSERT and cursor.rowcount != 1:
+                    raise exceptions.VersionConflict("stale version")
+            if not alone:
+                conn.commit()
+        except BaseException as exc:
+            if not alone:
                 with contextlib.suppress(Exception):
-                    cursor.close()
-        except dbapi.Error as exc:  # no cursor to be had
+                    conn.rollback()
+            if not isinstance(exc, dbapi.Error):
+                raise
             lost = self.engine.dialect.is_disconnect(
-                exc, raw.dbapi_connection, None)
+                exc, conn if alone else conn.dbapi_connection, cursor)
             if lost:
-                raw.invalidate(exc)
+                if alone:
+                    self._drop_reader()
+                else:
+                    conn.invalidate(exc)  # not back into the pool
             raise sa_exc.DBAPIError.instance(
-                None, None, exc, dbapi.Error,
+                current[0], current[1], exc, dbapi.Error,
                 connection_invalidated=lost) from exc
         finally:
-            raw.close()
+            if cursor is not None:
+                with contextlib.suppress(Exception):
+                    cursor.close()
+            if alone:
+                # Its own commits do not move the reading connection's
+                # data_version: forget what it remembered.
+                self._local.memo = None
+            else:
+                conn.close()
 
     def _insert_many(self, operations):
         """Only inserts: one multi-row statement (freezer-manage copies
