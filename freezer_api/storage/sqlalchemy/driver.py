@@ -266,8 +266,19 @@ class SQLAlchemyDriver(base.StorageDriver):
     # every committed write, as the pooled ones did. A write of one
     # statement runs on it too; writes of several use the pool, in
     # transactions (see _write).
-    def _reader(self):
+    def _reader(self, write=False):
+        """This thread's connection, opened on first use. Before a write,
+        one idle for longer than PING_AFTER is pinged, and replaced if the
+        server dropped it (a restart, a failover, an idle timeout): a
+        failed write is not retried (whether it committed cannot be
+        known), while a read is (see _fetch)."""
         reader = getattr(self._local, "reader", None)
+        now = time.monotonic()
+        if reader is not None and write and self.dialect != "sqlite" and \
+                now - self._local.used > PING_AFTER and \
+                not _answers(reader):
+            self._drop_reader()
+            reader = None
         if reader is None:
             fairy = self._checkout()
             fairy.detach()  # ours now: the pool neither counts nor resets it
@@ -279,8 +290,9 @@ class SQLAlchemyDriver(base.StorageDriver):
                     reader.close()
                 raise
             self._local.reader = reader
-            self._local.memo = None  # see _fetch_unchanged
+            self._local.memo = None  # see _unless_changed
             self._readers.append(reader)
+        self._local.used = now
         return reader
 
     def _checkout(self):
@@ -587,7 +599,7 @@ class SQLAlchemyDriver(base.StorageDriver):
         than one statement at a time.)"""
         dbapi = self.engine.dialect.loaded_dbapi
         alone = len(steps) == 1 and self._readers is not None
-        conn = self._reader() if alone else self._checkout()
+        conn = self._reader(write=True) if alone else self._checkout()
         current = [None, None]  # the statement running, for errors
         cursor = None
         try:
@@ -709,6 +721,20 @@ def _memo_key(kind, scope, query):
         if type(value) is not str:
             return None
     return (kind, scope, query)
+
+
+def _answers(dbapi_conn):
+    """Whether a DBAPI connection still reaches its server."""
+    try:
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+        finally:
+            cursor.close()
+    except Exception:
+        return False
+    return True
 
 
 def _autocommit(dialect, dbapi_conn):
