@@ -130,11 +130,21 @@ def service_server(backend, options, workers=2):
 
 class Backend:
     """Where the service's documents live, and the driver that seeds
-    them."""
+    them. A backend on a private server of tools/testenv/ (``script``,
+    port in ``ENV``) stops it again in close() if it started it."""
 
     name = "base"
     db_pid = None       # root of the backend's own processes, if any
-    started = False     # stopped again by close() when True
+    script = None
+    ENV = {}
+    started = False
+
+    def _start(self):
+        """Start the private server (a no-op when it runs); its URL."""
+        self.started = _testenv(self.script, "status", self.ENV,
+                                check=False).returncode != 0
+        return _testenv(self.script, "start", self.ENV).stdout.strip(
+            ).splitlines()[-1]
 
     def driver(self):
         raise NotImplementedError
@@ -143,17 +153,14 @@ class Backend:
         raise NotImplementedError
 
     def close(self):
-        pass
+        if self.started:
+            _testenv(self.script, "stop", self.ENV, check=False)
 
 
-class SQLite(Backend):
-    name = "sqlite"
+class SQLBackend(Backend):
+    """A backend of the SQL driver at ``self.url``."""
 
-    def __init__(self):
-        self.directory = os.path.join(WORK, "sqlite")
-        shutil.rmtree(self.directory, ignore_errors=True)
-        os.makedirs(self.directory)
-        self.url = "sqlite:///%s/freezer.sqlite" % self.directory
+    url = None
 
     def options(self):
         return {"database": {"connection": self.url}}
@@ -166,44 +173,40 @@ class SQLite(Backend):
         return store
 
 
-def _testenv(script, env):
-    """Run tools/testenv/<script> start; its URL (last line)."""
+class SQLite(SQLBackend):
+    name = "sqlite"
+
+    def __init__(self):
+        self.directory = os.path.join(WORK, "sqlite")
+        shutil.rmtree(self.directory, ignore_errors=True)
+        os.makedirs(self.directory)
+        self.url = "sqlite:///%s/freezer.sqlite" % self.directory
+
+
+def _testenv(script, command, env, check=True):
+    """Run ``tools/testenv/<script> <command>`` in the benchmark's state
+    directory; the finished process (RuntimeError if it failed and
+    ``check``)."""
     result = subprocess.run(
-        [os.path.join(REPO, "tools", "testenv", script), "start"],
+        [os.path.join(REPO, "tools", "testenv", script), command],
         env=dict(os.environ, FREEZER_TESTENV_DIR=TESTENV, **env),
         capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        raise RuntimeError("%s start failed: %s" % (
-            script, result.stderr[-2000:]))
-    return result.stdout.strip().splitlines()[-1]
+    if check and result.returncode != 0:
+        raise RuntimeError("%s %s failed: %s" % (
+            script, command, result.stderr[-2000:]))
+    return result
 
 
-def _testenv_running(script, env):
-    return subprocess.run(
-        [os.path.join(REPO, "tools", "testenv", script), "status"],
-        env=dict(os.environ, FREEZER_TESTENV_DIR=TESTENV, **env),
-        capture_output=True).returncode == 0
-
-
-def _testenv_stop(script, env):
-    subprocess.run(
-        [os.path.join(REPO, "tools", "testenv", script), "stop"],
-        env=dict(os.environ, FREEZER_TESTENV_DIR=TESTENV, **env),
-        capture_output=True, timeout=300)
-
-
-class PostgreSQL(Backend):
-    """A database of its own on FREEZER_TEST_PG_URL's server, or on a
-    private server (tools/testenv/postgres.sh, port BENCH_PG_PORT)."""
+class PostgreSQL(SQLBackend):
+    """A database of its own on BENCH_PG_URL's server, or on a private
+    server (tools/testenv/postgres.sh, port BENCH_PG_PORT)."""
 
     name = "postgresql"
+    script = "postgres.sh"
     ENV = {"FREEZER_TEST_PG_PORT": str(PG_PORT)}
 
     def __init__(self):
-        base = os.environ.get("BENCH_PG_URL")
-        if not base:
-            self.started = not _testenv_running("postgres.sh", self.ENV)
-            base = _testenv("postgres.sh", self.ENV)
+        base = os.environ.get("BENCH_PG_URL") or self._start()
         url = sa.engine.make_url(base)
         self.admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
         with self.admin.connect() as conn:
@@ -214,20 +217,9 @@ class PostgreSQL(Backend):
         self.url = url.set(database="freezer_bench").render_as_string(
             hide_password=False)
 
-    def options(self):
-        return {"database": {"connection": self.url}}
-
-    def driver(self):
-        from freezer_api.storage.sqlalchemy import driver
-        store = driver.SQLAlchemyDriver(make_conf(**{
-            "database.connection": self.url}))
-        store.upgrade()
-        return store
-
     def close(self):
         self.admin.dispose()
-        if self.started:
-            _testenv_stop("postgres.sh", self.ENV)
+        super().close()
 
 
 class OpenSearch(Backend):
@@ -235,13 +227,13 @@ class OpenSearch(Backend):
     (tools/testenv/opensearch.sh, port BENCH_OPENSEARCH_PORT)."""
 
     name = "opensearch"
+    script = "opensearch.sh"
     ENV = {"OPENSEARCH_PORT": str(OPENSEARCH_PORT)}
 
     def __init__(self):
         url = os.environ.get("BENCH_OPENSEARCH_URL")
         if not url:
-            self.started = not _testenv_running("opensearch.sh", self.ENV)
-            url = _testenv("opensearch.sh", self.ENV)
+            url = self._start()
             with open(os.path.join(TESTENV, "opensearch",
                                    "opensearch.pid")) as pidfile:
                 self.db_pid = int(pidfile.read().split()[0])
@@ -269,10 +261,6 @@ class OpenSearch(Backend):
         store = self._driver()
         store.upgrade()
         return store
-
-    def close(self):
-        if self.started:
-            _testenv_stop("opensearch.sh", self.ENV)
 
 
 def _parent(pid):

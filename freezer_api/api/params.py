@@ -168,15 +168,13 @@ def _int_param(req, name, default, minimum, maximum):
     return value
 
 
-def list_query(req, limits, body=None):
+def list_query(req, limits, body):
     """The search of a list request: paging from the query string, filters
-    from the legacy GET body (``body``: its bytes, when already read) and
-    from the query string."""
+    from the legacy GET body (``body``: its bytes) and from the query
+    string."""
     limit = _int_param(req, "limit", limits.default_limit, 1,
                        limits.max_limit)
     offset = _int_param(req, "offset", 0, 0, 10 ** 9)
-    if body is None:
-        body = _read_raw(req, limits.max_body_size)
     doc = _parse_json(req, body, required=False)
     params = {name: req.get_param(name) for name in QUERY_FILTERS}
     return search.build_query(doc, params, limit=limit, offset=offset)

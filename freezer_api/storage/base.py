@@ -16,10 +16,13 @@ VersionConflict, StorageUnavailable); never HTTP errors, never ``{}`` for
 """
 
 import abc
+import contextlib
 import dataclasses
 import hashlib
 import threading
 import time
+
+from freezer_api import exceptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +118,25 @@ class StorageDriver(abc.ABC):
     """What the services need from a backend; see the module docstring."""
 
     name = "base"
+    # The exceptions of the backend's client library that ``_translate``
+    # turns into the errors of freezer_api.exceptions.
+    client_errors = ()
+
+    def _translate(self, exc):
+        """The freezer_api exception (StorageUnavailable, VersionConflict,
+        ...) that ``exc``, one of ``client_errors``, means."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _errors(self):
+        """Around every call to the backend: its client's errors come out
+        as freezer_api's, never as they are."""
+        try:
+            yield
+        except exceptions.FreezerError:
+            raise
+        except self.client_errors as exc:
+            raise self._translate(exc) from exc
 
     @abc.abstractmethod
     def get(self, kind, scope, doc_id):

@@ -58,6 +58,17 @@ def agent_venvs():
     return ensure_venvs()
 
 
+@pytest.fixture(scope="module")
+def server(keystone, tmp_path_factory, request):
+    """The base URL of a real server (2 gunicorn workers) behind the real
+    Keystone, for the agents of one test module."""
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    process = keystone_support.start_server(
+        tmp_path_factory.mktemp(name), keystone, workers=2)
+    yield process.base_url
+    process.stop()
+
+
 @contextlib.contextmanager
 def exclusive_port(port, timeout=300):
     """Hold ``port`` for this test alone, machine-wide: a lock file in the

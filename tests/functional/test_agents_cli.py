@@ -21,19 +21,12 @@ import pytest
 from tests.functional import agents_support as agents
 from tests.functional import keystone_support as ks
 from tests.functional.agents_support import agent_venvs  # noqa: F401
+from tests.functional.agents_support import server  # noqa: F401
 from tests.functional.keystone_support import keystone  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
 VENVS = {"v2": "cli-v2", "v1": "cli-v1"}
-
-
-@pytest.fixture(scope="module")
-def server(keystone, tmp_path_factory):  # noqa: F811
-    process = ks.start_server(tmp_path_factory.mktemp("agents-cli"),
-                              keystone, workers=2)
-    yield process.base_url
-    process.stop()
 
 
 class Cycle:

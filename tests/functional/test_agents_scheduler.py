@@ -29,8 +29,8 @@ from concurrent import futures
 import pytest
 
 from tests.functional import agents_support as agents
-from tests.functional import keystone_support as ks
 from tests.functional.agents_support import agent_venvs  # noqa: F401
+from tests.functional.agents_support import server  # noqa: F401
 from tests.functional.keystone_support import keystone  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -41,14 +41,6 @@ REGISTER_TIMEOUT = 90
 RUN_TIMEOUT = 240
 
 VENVS = {"v1": "scheduler-v1", "v2": "scheduler-v2"}
-
-
-@pytest.fixture(scope="module")
-def server(keystone, tmp_path_factory):  # noqa: F811
-    process = ks.start_server(tmp_path_factory.mktemp("agents-scheduler"),
-                              keystone, workers=2)
-    yield process.base_url
-    process.stop()
 
 
 @pytest.fixture

@@ -385,15 +385,10 @@ class ElasticsearchDriver(base.StorageDriver):
     def _all_aliases(self):
         return ",".join(self.alias(kind) for kind in kinds.ALL_KINDS)
 
-    @contextlib.contextmanager
-    def _errors(self):
-        try:
-            yield
-        except exceptions.FreezerError:
-            raise
-        except (os_exc.OpenSearchException,
-                os_exc.ImproperlyConfigured) as exc:
-            raise translate_error(exc) from exc
+    client_errors = (os_exc.OpenSearchException, os_exc.ImproperlyConfigured)
+
+    def _translate(self, exc):
+        return translate_error(exc)
 
     # -- schema -----------------------------------------------------------
     def upgrade(self):

@@ -163,20 +163,13 @@ class SQLAlchemyDriver(base.StorageDriver):
         self.engine.dispose()
 
     # -- errors -----------------------------------------------------------
-    @contextlib.contextmanager
-    def _errors(self):
-        try:
-            yield
-        except exceptions.FreezerError:
-            raise
-        except sa_exc.DBAPIError as exc:
-            raise self._translate(exc) from exc
-        except sa_exc.SQLAlchemyError as exc:
-            LOG.error("storage error: %s", exc)
-            raise exceptions.StorageUnavailable(
-                "The database failed to serve the request.") from exc
+    client_errors = (sa_exc.SQLAlchemyError,)
 
     def _translate(self, exc):
+        if not isinstance(exc, sa_exc.DBAPIError):
+            LOG.error("storage error: %s", exc)
+            return exceptions.StorageUnavailable(
+                "The database failed to serve the request.")
         orig = getattr(exc, "orig", None)
         code = orig.args[0] if orig is not None and orig.args and \
             isinstance(orig.args[0], int) else None
