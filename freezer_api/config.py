@@ -11,6 +11,7 @@ from freezer_api import __version__
 
 def new_conf():
     """A fresh ConfigOpts with every option of the service registered."""
+    conf_module.set_defaults()
     conf = cfg.ConfigOpts()
     conf_module.register_opts(conf)
     oslo_log.register_options(conf)

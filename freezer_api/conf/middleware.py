@@ -5,9 +5,10 @@
 ``X-Forwarded-Proto``/``-Host``/``-Prefix`` and ``Forwarded`` from a
 reverse proxy) are registered by their middlewares, which the app factory
 installs; they are listed in the sample by oslo.middleware's own
-``oslo.config.opts`` namespaces. ``set_defaults`` is this project's
-``oslo.config.opts.defaults`` entry point, so the sample shows the headers
-the API really uses.
+``oslo.config.opts`` namespaces. ``set_defaults`` is called by this
+project's ``oslo.config.opts.defaults`` entry point
+(``freezer_api.conf.set_defaults``), so the sample shows the headers the
+API really uses.
 """
 
 from oslo_middleware import cors

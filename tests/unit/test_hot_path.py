@@ -193,3 +193,34 @@ def test_pooled_connections_are_pinged_only_after_a_rest():
     record = _Record()
     sql_driver._stamp_checkin(alive, record)
     assert time.monotonic() - record.info["returned"] < 5
+
+
+def test_the_search_engine_client_does_not_log_every_request(tmp_path):
+    # opensearch-py logs each request it sends at INFO ("POST .../_search
+    # [status:200 ...]"): one line per poll at the default log level.
+    # [DEFAULT] default_log_levels quiets it; a log file shows it.
+    import logging
+    from oslo_log import log as oslo_log
+    from freezer_api import config
+    log_file = tmp_path / "api.log"
+    conf = config.parse(args=["--log-file", str(log_file)])
+    assert "opensearch=WARN" in conf.default_log_levels
+    names = [""] + [pair.partition("=")[0] for pair in
+                    conf.default_log_levels]
+    levels = {name: logging.getLogger(name).level for name in names}
+    handlers = list(logging.getLogger().handlers)
+    oslo_log.setup(conf, "freezer-api")
+    try:
+        logging.getLogger("opensearch").info("POST /x/_search [status:200]")
+        logging.getLogger("opensearch").warning("GET /x [status:N/A]")
+        logging.getLogger("freezer_api.test").info("kept")
+    finally:
+        for handler in logging.getLogger().handlers[:]:
+            if handler not in handlers:
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    text = log_file.read_text()
+    assert "_search" not in text
+    assert "status:N/A" in text and "kept" in text
