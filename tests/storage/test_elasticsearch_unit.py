@@ -5,6 +5,7 @@ it against a real one)."""
 import socket
 import time
 
+import opensearchpy
 import pytest
 from opensearchpy import exceptions as os_exc
 
@@ -13,6 +14,7 @@ from freezer_api import exceptions
 from freezer_api.domain import kinds
 from freezer_api.domain.search import Query
 from freezer_api.storage import base
+from freezer_api.storage.elasticsearch import connection
 from freezer_api.storage.elasticsearch import driver as es
 from freezer_api.storage.elasticsearch import mappings
 from tests.conftest import BACKENDS, make_conf
@@ -444,3 +446,13 @@ if ENGINES:
             blocked.client.indices.delete(index=prefix + "-jobs")
             blocked.drop_indices()
             blocked.close()
+
+
+def test_plain_http_hosts_get_the_lean_connection():
+    assert es.connection_class(
+        ["http://a:9200", "b:9200"]) is es._Connection
+    for hosts in (["https://a:9200"], ["http://a:9200", " HTTPS://b"]):
+        assert es.connection_class(hosts) is es._TLSConnection
+    assert issubclass(es._Connection, connection.Connection)
+    assert issubclass(es._TLSConnection,
+                      opensearchpy.Urllib3HttpConnection)

@@ -2,8 +2,9 @@
 
 It speaks only the REST API those engines share (document index/get/mget/
 delete/bulk with ``if_seq_no``/``if_primary_term``, search with
-``search_after``, index and alias management), through ``opensearch-py``,
-and runs no scripts.
+``search_after``, index and alias management), through ``opensearch-py``
+(over the lean connection of ``connection`` for plain-http hosts), and runs
+no scripts.
 
 Layout (see ``mappings``): one index per kind behind an alias; the engine
 ``_id`` is a hash of (project, document id), so an id is unique per project
@@ -60,6 +61,7 @@ import orjson
 from freezer_api import exceptions
 from freezer_api.domain import kinds
 from freezer_api.storage import base
+from freezer_api.storage.elasticsearch import connection
 from freezer_api.storage.elasticsearch import mappings
 
 LOG = logging.getLogger(__name__)
@@ -318,8 +320,8 @@ def _bulk_lines(writes):
 
 
 class _Serializer(os_serializer.JSONSerializer):
-    """The client's JSON serializer, reading answers with orjson: a page
-    of hits decodes several times faster than with json.loads."""
+    """The client's JSON serializer, with orjson: a page of hits decodes
+    several times faster than with json.loads, a query encodes faster."""
 
     def loads(self, s):
         try:
@@ -327,11 +329,19 @@ class _Serializer(os_serializer.JSONSerializer):
         except orjson.JSONDecodeError:
             return super().loads(s)  # its error, as before
 
+    def dumps(self, data):
+        if isinstance(data, str):
+            return data
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:  # what orjson does not take (an int > 64 bits)
+            return super().dumps(data)
 
-class _Connection(opensearchpy.Urllib3HttpConnection):
-    """The client's HTTP connection, but an attempt that could not reach
-    the engine is one debug line. The client would log each such attempt
-    (up to ``max_retries`` + 1 per request) as a warning with its whole
+
+class _QuietAttempts:
+    """A connection whose attempts that could not reach the engine are one
+    debug line each. The client would log each such attempt (up to
+    ``max_retries`` + 1 per request) as a warning with its whole
     traceback: during an outage, well over a hundred log lines per API
     request. The driver logs each failed request once
     (``translate_error``)."""
@@ -344,6 +354,22 @@ class _Connection(opensearchpy.Urllib3HttpConnection):
             return
         LOG.debug("search engine: %s %s failed after %.3fs: %r", method,
                   full_url, duration, exception)
+
+
+class _Connection(_QuietAttempts, connection.Connection):
+    """Plain-http hosts: the lean connection (see ``connection``)."""
+
+
+class _TLSConnection(_QuietAttempts, opensearchpy.Urllib3HttpConnection):
+    """https hosts: the client's own urllib3 connection."""
+
+
+def connection_class(hosts):
+    """The connection class for ``hosts`` (``[elasticsearch] hosts``): the
+    lean one unless a host is https."""
+    if any(host.strip().lower().startswith("https:") for host in hosts):
+        return _TLSConnection
+    return _Connection
 
 
 class ElasticsearchDriver(base.StorageDriver):
@@ -368,7 +394,7 @@ class ElasticsearchDriver(base.StorageDriver):
                   "max_retries": es.max_retries, "retry_on_timeout": False,
                   "verify_certs": es.verify_certs, "pool_maxsize": 32,
                   "serializer": _Serializer(),
-                  "connection_class": _Connection}
+                  "connection_class": connection_class(es.hosts)}
         if es.ca_certs:
             kwargs["ca_certs"] = es.ca_certs
         if es.username:
