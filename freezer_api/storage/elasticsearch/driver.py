@@ -533,8 +533,8 @@ class ElasticsearchDriver(base.StorageDriver):
                                    + scope_clauses(scope)}},
                 "sort": SORT, "size": 1, "_source": False,
                 "track_total_hits": False}
-        hits = self.client.search(index=self.alias(kind),
-                                  body=body)["hits"]["hits"]
+        hits = self._send("POST", "/%s/_search" % self.alias(kind),
+                          body)["hits"]["hits"]
         if not hits:
             return None
         return self._read(kind, scope, hits[0]["_id"])
@@ -542,8 +542,8 @@ class ElasticsearchDriver(base.StorageDriver):
     def _read(self, kind, scope, engine_id):
         """The Record stored under ``engine_id`` if ``scope`` sees it."""
         # ignore=404: a missing document is an answer, not an error to log.
-        found = self.client.get(index=self.alias(kind), id=engine_id,
-                                ignore=404)
+        found = self._send("GET", "/%s/_doc/%s" % (self.alias(kind),
+                                                   engine_id), ignore=(404,))
         if "error" in found:  # the index is missing
             raise os_exc.NotFoundError(404, _error_type_of(found), found)
         if not found.get("found"):
@@ -612,8 +612,17 @@ class ElasticsearchDriver(base.StorageDriver):
         # request_cache: the engine keeps the answer of a search until the
         # next refresh that changes the shard (so never a stale one); an
         # agent asking again for unchanged jobs costs it a lookup.
-        return self.client.search(index=index, body=body,
-                                  request_cache=True)["hits"]["hits"]
+        return self._send("POST", "/%s/_search?request_cache=true" % index,
+                          body)["hits"]["hits"]
+
+    def _send(self, method, path, body=None, ignore=()):
+        """A request of the read path, straight to the client's transport
+        (its retries, hosts and errors), past the per-call handling of its
+        API methods (argument decorator, path escaping: a fifth of the
+        client's CPU per search). ``path`` is made of aliases and hex ids
+        only: nothing to escape."""
+        return self.client.transport.perform_request(
+            method, path, body=body, ignore=ignore)
 
     def count(self, kind):
         self._ensure_ready()
