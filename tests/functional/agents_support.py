@@ -242,7 +242,11 @@ class Scheduler:
         self.venv, self.directory = venv, directory
         self.client_id, self.v1_api = client_id, v1_api
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "home").mkdir(exist_ok=True)
+        # freezer-agent creates ~/.freezer with a check then a mkdir: two
+        # of its jobs starting in the same second race, and the loser's
+        # backup fails (FileExistsError, a bug of the agent, not of the
+        # API). Made here, before any job runs.
+        (directory / "home" / ".freezer").mkdir(parents=True, exist_ok=True)
         self.env = os_environ(keystone, user, directory / "home", venv,
                               backup_url)
         self.conf = directory / "scheduler.conf"
