@@ -169,6 +169,9 @@ class _Connection:
                 if connection.down:
                     raise OSError("server closed the connection")
 
+            def fetchall(self):
+                return [(1,)]
+
             def close(self):
                 pass
         return Cursor()

@@ -31,8 +31,6 @@ from opensearchpy import exceptions as os_exc
 from opensearchpy import metrics as os_metrics
 from opensearchpy.connection import base as os_base
 
-_LOGGER = logging.getLogger("opensearch")          # the client's loggers
-_TRACER = logging.getLogger("opensearchpy.trace")
 
 _MAX_HEAD = 65536        # bytes of status line and headers we accept
 _RECV_SIZE = 65536
@@ -126,8 +124,8 @@ class Connection(os_base.Connection):
             self.log_request_fail(method, full_url, url, body, duration,
                                   status, text)
             self._raise_error(status, text, content_type)
-        if (_LOGGER.isEnabledFor(logging.INFO)
-                or _TRACER.isEnabledFor(logging.INFO)):
+        if (os_base.logger.isEnabledFor(logging.INFO)
+                or os_base.tracer.isEnabledFor(logging.INFO)):
             self.log_request_success(method, full_url, url, body, status,
                                      data.decode("utf-8", "replace"),
                                      duration)

@@ -208,10 +208,12 @@ class SQLAlchemyDriver(base.StorageDriver):
         prepared = self._compiled.get(stmt)
         if prepared is None:
             compiled = stmt.compile(dialect=self.engine.dialect)
+            sql = compiled.string
             prepared = self._compiled[stmt] = (
-                compiled.string, compiled.positiontup, compiled)
+                None if "POSTCOMPILE" in sql else sql,
+                compiled.positiontup, compiled)
         sql, positions, compiled = prepared
-        if "POSTCOMPILE" in sql:
+        if sql is None:
             return None
         values = compiled.construct_params(params)
         if positions is not None:
@@ -693,17 +695,10 @@ def _ping_if_idle(dbapi_conn, record, _proxy):
     returned = record.info.get("returned")
     if returned is None or time.monotonic() - returned <= PING_AFTER:
         return  # new, or used a moment ago
-    cursor = dbapi_conn.cursor()
-    try:
-        cursor.execute("SELECT 1")
-    except Exception as exc:
+    if not _answers(dbapi_conn):
         # The pool replaces the connection and tries again.
-        raise sa_exc.DisconnectionError(str(exc)) from exc
-    finally:
-        try:
-            cursor.close()
-        except Exception:
-            pass
+        raise sa_exc.DisconnectionError("the database server dropped the "
+                                        "connection")
 
 
 def _memo_key(kind, scope, query):
