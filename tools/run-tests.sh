@@ -41,4 +41,11 @@ set +e
 status=$?
 set -e
 echo "== make test: pytest exit $status after $(( $(date +%s) - start )) s" >&2
+if [ "$status" -ne 0 ] && [ -f "${KEYSTONE_LOG_FILE:-}" ]; then
+    # The test Keystone's own errors, if any: a client's failure may be
+    # Keystone's, and CI keeps nothing but this output.
+    echo "== the test Keystone's errors and 5xx answers ($KEYSTONE_LOG_FILE):" >&2
+    grep -E '\[ERROR\]| ERROR |^Traceback|^\s+\S|^\w+(Error|Exception)\b|" 5[0-9][0-9] ' \
+        "$KEYSTONE_LOG_FILE" | tail -n 80 >&2 || echo "(none)" >&2
+fi
 exit $status

@@ -16,10 +16,12 @@ import fcntl
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import tempfile
 import time
+import warnings
 
 import pytest
 import requests
@@ -31,6 +33,13 @@ AGENTS_SH = os.path.join(server_module.REPO, "tools", "testenv", "agents.sh")
 # A cold install downloads about 150 MB for the four venvs.
 VENV_TIMEOUT = 1500
 CLI_TIMEOUT = 120
+# How keystoneauth reports an error status from Keystone ("Internal Server
+# Error (HTTP 500)", maybe with a request id). The freezer client reports
+# freezer-api's own errors as "[*] Error <status>: ..." instead, and it gets
+# its token before it sends anything to freezer-api: a command that failed
+# this way never reached the service under test.
+IDENTITY_5XX = re.compile(r"\(HTTP 5\d\d\)( \(Request-ID: [^)]*\))?\s*$")
+IDENTITY_ATTEMPTS = 3
 
 
 def ensure_venvs(*names):
@@ -146,7 +155,7 @@ class Cli:
     def __init__(self, venv, keystone, user, home, backup_url=None,
                  api_version=None):
         home.mkdir(parents=True, exist_ok=True)
-        self.user = user
+        self.user, self.keystone = user, keystone
         self.env = os_environ(keystone, user, home, venv, backup_url)
         if api_version:
             self.env["OS_BACKUP_API_VERSION"] = api_version
@@ -154,20 +163,42 @@ class Cli:
 
     def run(self, *args, ok=True):
         """Run ``freezer ARGS``; with ``ok``, fail the test unless it
-        exits 0. Returns the CompletedProcess (text)."""
+        exits 0. Returns the CompletedProcess (text).
+
+        A command that Keystone failed with a 5xx before it could get a
+        token is run again (at most ``IDENTITY_ATTEMPTS`` times in all),
+        with a warning quoting Keystone's log: the test Keystone is not
+        what is under test, and such a command never reached freezer-api.
+        A failure message quotes what Keystone logged meanwhile."""
+        since = self.keystone.log_size()
+        for attempt in range(1, IDENTITY_ATTEMPTS + 1):
+            result = self._run_once(args)
+            if result.returncode == 0 or "[*] Error" in result.stderr or \
+                    not IDENTITY_5XX.search(result.stderr):
+                break
+            warnings.warn("Keystone failed freezer %s (%s), attempt %d of "
+                          "%d: %s\n%s" % (
+                              " ".join(args), self.user, attempt,
+                              IDENTITY_ATTEMPTS, result.stderr.strip(),
+                              self.keystone.log_trouble(since)))
+            time.sleep(attempt)
+        if ok and result.returncode != 0:
+            pytest.fail("freezer %s (%s) exited %d\nstdout: %s\nstderr: %s"
+                        "\nKeystone's log meanwhile:\n%s"
+                        % (" ".join(args), self.user, result.returncode,
+                           result.stdout[-3000:], result.stderr[-3000:],
+                           self.keystone.log_trouble(since) or "(nothing)"))
+        return result
+
+    def _run_once(self, args):
         try:
-            result = subprocess.run([self.program, *args], env=self.env,
-                                    capture_output=True, text=True,
-                                    timeout=CLI_TIMEOUT,
-                                    stdin=subprocess.DEVNULL)
+            return subprocess.run([self.program, *args], env=self.env,
+                                  capture_output=True, text=True,
+                                  timeout=CLI_TIMEOUT,
+                                  stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             pytest.fail("freezer %s (%s) took more than %d s"
                         % (" ".join(args), self.user, CLI_TIMEOUT))
-        if ok and result.returncode != 0:
-            pytest.fail("freezer %s (%s) exited %d\nstdout: %s\nstderr: %s"
-                        % (" ".join(args), self.user, result.returncode,
-                           result.stdout[-3000:], result.stderr[-3000:]))
-        return result
 
     def json(self, *args):
         """The parsed ``-f json`` output of a show or list command."""

@@ -28,6 +28,7 @@ python-freezerclient and freezer-scheduler find the API.
 import dataclasses
 import os
 import pathlib
+import re
 import socket
 import urllib.parse
 
@@ -38,6 +39,10 @@ from keystoneauth1.identity import v3
 
 from tests.functional import server as server_module
 
+# What Keystone's log (KEYSTONE_LOG_FILE) says went wrong: its own and
+# gunicorn's error lines, the tracebacks under them, 5xx access lines.
+LOG_TROUBLE = re.compile(r'\[ERROR\]| ERROR |^Traceback|^\s+\S|^\w+(Error|'
+                         r'Exception)\b|" 5\d\d ')
 # The users tools/keystone/seed.py creates (the bootstrap admin too).
 USER_NAMES = ("alice", "amy", "rita", "bob", "adam", "freezer", "admin")
 SERVICE_USER = "freezer"
@@ -82,6 +87,30 @@ class Keystone:
                 project_id=env[prefix + "PROJECT_ID"],
                 role=env.get(prefix + "ROLE"))
         self._sessions = {}
+        self.log_file = env.get("KEYSTONE_LOG_FILE")
+
+    def log_size(self):
+        """Where Keystone's log ends now (0 when there is none)."""
+        try:
+            return os.path.getsize(self.log_file or "")
+        except OSError:
+            return 0
+
+    def log_trouble(self, since=0, limit=80):
+        """The error, traceback and 5xx lines Keystone logged after byte
+        ``since`` (``log_size()`` earlier), the last ``limit`` of them, as
+        text for a failure message ("" when there are none)."""
+        if not self.log_file:
+            return ""
+        try:
+            with open(self.log_file, "rb") as log:
+                log.seek(since)
+                text = log.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        lines = [line for line in text.splitlines()
+                 if LOG_TROUBLE.search(line)]
+        return "\n".join(lines[-limit:])
 
     def user(self, name):
         try:

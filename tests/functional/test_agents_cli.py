@@ -11,8 +11,11 @@ client finds the API through ``OS_BACKUP_URL`` here, and through the
 Keystone catalog in ``test_the_client_finds_the_api_in_the_catalog``.
 """
 
+import http.server
 import json
+import os
 import re
+import threading
 import uuid
 from concurrent import futures
 
@@ -254,3 +257,53 @@ def _list_through_the_catalog(keystone, agent_venvs,  # noqa: F811
     log = process.log_tail(20000)
     assert "GET /v2/%s/clients/" % api.project_id in log
     assert "GET /v1/clients/" in log
+
+
+class _FailingIdentity(http.server.BaseHTTPRequestHandler):
+    """An identity endpoint that fails every request the way Keystone's
+    gunicorn does when Keystone raises (an HTML 500), counting them."""
+
+    requests = 0
+
+    def _fail(self):
+        type(self).requests += 1
+        body = b"<html><body><h1>Internal Server Error</h1></body></html>"
+        self.send_response(500)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _fail
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_keystone_failure_is_retried_then_reported(
+        keystone, agent_venvs, tmp_path):  # noqa: F811
+    """The harness runs a command again when Keystone answered 5xx before
+    the client had a token (that command never reached freezer-api), warns
+    each time, and reports the failure once its attempts are spent."""
+    identity = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                               _FailingIdentity)
+    thread = threading.Thread(target=identity.serve_forever, daemon=True)
+    thread.start()
+    try:
+        broken = ks.Keystone(dict(
+            os.environ, KEYSTONE_URL="http://127.0.0.1:%d/v3"
+            % identity.server_address[1]))
+        cli = agents.Cli(agent_venvs["cli-v2"], broken, "bob",
+                         tmp_path / "bob", "http://127.0.0.1:9")
+        with pytest.warns(UserWarning, match=r"Keystone failed freezer "
+                          r"client-list \(bob\), attempt \d of 3") as seen:
+            result = cli.run("client-list", ok=False)
+    finally:
+        identity.shutdown()
+        identity.server_close()
+    assert result.returncode != 0
+    assert "Internal Server Error (HTTP 500)" in result.stderr
+    assert len([w for w in seen if "Keystone failed" in str(w.message)]) \
+        == agents.IDENTITY_ATTEMPTS
+    # Each attempt asked for version discovery, then for a token.
+    assert _FailingIdentity.requests >= agents.IDENTITY_ATTEMPTS

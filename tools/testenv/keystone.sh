@@ -220,6 +220,8 @@ launch() {
         --timeout 120 --graceful-timeout 5 \
         --pid "$PIDFILE" --no-control-socket \
         --error-logfile "$LOGFILE" --capture-output \
+        --access-logfile "$LOGFILE" \
+        --access-logformat '%(h)s "%(r)s" %(s)s %(b)s %(M)sms' \
         keystone_wsgi:application </dev/null >>"$LOGFILE" 2>&1 9>&- &
     pid=$!
     printf '%s\n' "$KS_URL" >"$URLFILE"
@@ -333,6 +335,9 @@ cmd_env() {
     fi
     timeout 60 "$VENV/bin/python" "$KS_TOOLS/seed.py" env \
         --auth-url "$KS_URL" --freezer-url "$FREEZER_URL"
+    # Its log (errors, and one access line per request): tests quote the
+    # errors it logged while a failing client ran.
+    printf 'export KEYSTONE_LOG_FILE=%q\n' "$LOGFILE"
 }
 
 case "${1:-}" in
