@@ -13,7 +13,7 @@ help:
 	@echo "make run     serve the API on 127.0.0.1:$(PORT) (embedded SQLite, noauth)"
 	@echo "make test    run the whole test suite (starts PostgreSQL, MariaDB, ...)"
 	@echo "make venv    only create .venv and install"
-	@echo "make unit    the suite on SQLite only, without starting any server"
+	@echo "make unit    the suite without the shared backends (SQLite; skips Keystone)"
 	@echo "make samples regenerate etc/freezer/*.sample and doc/configuration.rst"
 	@echo "make openapi regenerate api-ref/openapi.yaml from the code"
 	@echo "make bench   measure against the bare-Falcon ceiling (BENCH_SIZES=100,1000 to shrink)"

@@ -1,9 +1,11 @@
 """Profile one request type in-process: the real application (as
-``freezer-api`` builds it, noauth) over a seeded SQLite file, called
-through WSGI without a server, under cProfile; or just timed.
+``freezer-api`` builds it, noauth) over a seeded store (a SQLite file by
+default; ``--database URL`` or ``--opensearch URL`` for another backend),
+called through WSGI without a server, under cProfile; or just timed.
 
-    python -m benchmarks.profile [poll|poll_304|get|session|patch]
+    python -m benchmarks.profile [poll|poll_qs|poll_304|get|session|patch]
         [--jobs N] [--requests N] [--time]
+        [--database URL | --opensearch URL]
 """
 
 import argparse

@@ -18,6 +18,13 @@ Environment (all optional):
                      search path as it runs
     BENCH_OPENSEARCH_JAVA_OPTS, BENCH_OPENSEARCH_HEAP  the node's JVM
                      (C2 JIT on, 1g)
+    BENCH_SLICE      seconds of each slice the service and the ceiling
+                     alternate in (0.5)
+    BENCH_UPSTREAM_VERSION  the upstream release from PyPI (18.0.0)
+    BENCH_PG_URL, BENCH_OPENSEARCH_URL  use that PostgreSQL server or
+                     search engine instead of a private one
+    BENCH_PG_PORT, BENCH_OPENSEARCH_PORT  the private ones' ports (55490,
+                     9290)
 
 Writes benchmarks/results/latest.{md,json}, poll_cpu.png and explain.md,
 and prints the table.

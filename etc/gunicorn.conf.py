@@ -38,3 +38,14 @@ control_socket_disable = True
 # service also honours X-Forwarded-* when [oslo_middleware]
 # enable_proxy_headers_parsing = true.
 forwarded_allow_ips = os.environ.get("FREEZER_API_PROXIES", "127.0.0.1")
+
+
+def on_starting(server):
+    """Requests gunicorn itself refuses (a request line over its limit, a
+    control character in a header...) get the service's JSON error, as
+    under the freezer-api command, not gunicorn's HTML page."""
+    from gunicorn import util
+
+    from freezer_api.api import errors
+
+    util.write_error = errors.write_protocol_error

@@ -40,8 +40,51 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
+class ChunkedInput:
+    """``wsgi.input`` of a chunked request, read through ``read_chunk()``
+    (a function returning the next chunk's bytes, b"" after the last)."""
+
+    def __init__(self, read_chunk):
+        self._read_chunk = read_chunk
+        self._buffer = b""
+        self._ended = False
+
+    def read(self, size=-1):
+        whole = size is None or size < 0
+        while not self._ended and (whole or len(self._buffer) < size):
+            chunk = self._read_chunk()
+            if chunk:
+                self._buffer += chunk
+            else:
+                self._ended = True
+        if whole:
+            size = len(self._buffer)
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+def with_chunked_input(application, read_chunk):
+    """``application`` given the chunked bodies a server leaves unread
+    (uWSGI's http-socket passes a chunked request on with its body still
+    encoded on the socket and no Content-Length): they are read through
+    ``read_chunk`` and marked ``wsgi.input_terminated``, as gunicorn and
+    mod_wsgi present them."""
+
+    def chunked_input(environ, start_response):
+        coding = environ.get("HTTP_TRANSFER_ENCODING", "")
+        if coding.rsplit(",", 1)[-1].strip().lower() == "chunked" and \
+                not environ.get("wsgi.input_terminated"):
+            environ["wsgi.input"] = ChunkedInput(read_chunk)
+            environ["wsgi.input_terminated"] = True
+        return application(environ, start_response)
+
+    return chunked_input
+
+
 if "uwsgi" in sys.modules:
+    import uwsgi
+
     # uWSGI looks the callable up in this module's dictionary, where
     # __getattr__ is never asked: build it now (with lazy-apps, in each
     # worker).
-    application = init_application()
+    application = with_chunked_input(init_application(), uwsgi.chunked_read)

@@ -10,7 +10,7 @@ reference (``make samples``) with oslo's own tools:
 
 Run with the virtualenv's Python (the tools are taken from its bin/).
 ``--output-dir DIR`` writes the three files under DIR instead of the tree
-(``tests/unit/test_samples.py`` compares them with the committed ones).
+(``tests/functional/test_samples.py`` compares them with the committed ones).
 """
 
 import argparse

@@ -96,10 +96,20 @@ def _read_raw(req, max_size):
             % (length, max_size))
     stream = req.bounded_stream
     if length is None and req.env.get("wsgi.input_terminated"):
-        # A chunked body: the server (gunicorn) ends the stream itself,
-        # while bounded_stream would read nothing without Content-Length.
+        # A chunked body: the server (gunicorn, mod_wsgi; uWSGI through
+        # freezer_api.wsgi) ends the stream itself, while bounded_stream
+        # would read nothing without Content-Length.
         stream = req.stream
-    raw = stream.read(max_size + 1) if length != 0 else b""
+    try:
+        raw = stream.read(max_size + 1) if length != 0 else b""
+    except Exception as exc:
+        # The server could not read what the client sent: a malformed
+        # chunk, a body cut short, a client gone. Each server says so
+        # with an exception of its own (gunicorn's parse errors,
+        # mod_wsgi's and uWSGI's OSError).
+        raise exceptions.InvalidInput(
+            "The request body could not be read (%s): send it whole, with "
+            "Content-Length or well-formed chunks." % type(exc).__name__)
     if len(raw) > max_size:
         raise falcon.HTTPContentTooLarge(
             title="Request body too large",

@@ -289,6 +289,36 @@ def _send_chunked(api, path, data):
     return start.status, json.loads(body)
 
 
+class _BrokenInput:
+    """A body the server fails to read part-way, as gunicorn does on a
+    malformed chunk and mod_wsgi or uWSGI on a body cut short."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def read(self, size=-1):
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [OSError("request data read error"),
+                                   ValueError("Invalid chunk size")])
+def test_a_body_the_server_cannot_read_is_400_and_stores_nothing(
+        api, error):
+    environ = testing.create_environ(
+        method="POST", path=api.prefix + "/actions",
+        headers=dict(api.headers(), **{"Content-Type": "application/json"}))
+    environ.pop("CONTENT_LENGTH", None)
+    environ["wsgi.input"] = _BrokenInput(error)
+    environ["wsgi.input_terminated"] = True
+    start = testing.StartResponseMock()
+    body = json.loads(b"".join(api.client.app(environ, start)))
+    assert start.status.startswith("400"), body
+    assert set(body) == {"title", "description"}
+    assert "could not be read (%s)" % type(error).__name__ in \
+        body["description"]
+    _nothing_stored(api)
+
+
 def test_body_size_boundary_with_and_without_content_length(api):
     text = '{"freezer_action": {}}'
     exact = text + " " * (MIB - len(text))

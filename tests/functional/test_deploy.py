@@ -1,15 +1,23 @@
 """The deployment examples of ``etc/`` really serve the application:
-``freezer_api.wsgi:application`` under uWSGI (``etc/uwsgi/freezer-api.ini``)
-and gunicorn (``etc/gunicorn.conf.py``), configured by FREEZER_API_CONFIG,
-on a loopback port. Their logs never show a token."""
+``freezer_api.wsgi:application`` under uWSGI (``etc/uwsgi/freezer-api.ini``),
+gunicorn (``etc/gunicorn.conf.py``) and Apache httpd with Debian's mod_wsgi
+(``etc/apache2/freezer-api.conf`` loading ``freezer-api.wsgi``, in daemon
+mode, from a venv of the Python mod_wsgi embeds: tools/testenv/apache.sh),
+configured by FREEZER_API_CONFIG, on a loopback port. Their logs never show
+a token."""
 
+import json
 import os
+import pathlib
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.parse
 
 import pytest
 import requests
@@ -18,12 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 TOKEN = "gAAAAAB-token-never-logged-5f1e0c"
-SERVERS = {
-    "uwsgi": [os.path.join(BIN, "uwsgi"), "--ini",
-              os.path.join(ROOT, "etc", "uwsgi", "freezer-api.ini")],
-    "gunicorn": [os.path.join(BIN, "gunicorn"), "-c",
-                 os.path.join(ROOT, "etc", "gunicorn.conf.py")],
-}
+APACHE_SH = os.path.join(ROOT, "tools", "testenv", "apache.sh")
 
 
 def _free_port():
@@ -32,26 +35,123 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+def _uwsgi(tmp, port):
+    """uwsgi --ini etc/uwsgi/freezer-api.ini: (argv, environment, logs)."""
+    return ([os.path.join(BIN, "uwsgi"), "--ini",
+             os.path.join(ROOT, "etc", "uwsgi", "freezer-api.ini")],
+            # uwsgi from PyPI finds the virtualenv through it.
+            {"FREEZER_API_BIND": "127.0.0.1:%d" % port,
+             "VIRTUAL_ENV": sys.prefix}, [])
+
+
+def _gunicorn(tmp, port):
+    """gunicorn -c etc/gunicorn.conf.py: (argv, environment, logs)."""
+    return ([os.path.join(BIN, "gunicorn"), "-c",
+             os.path.join(ROOT, "etc", "gunicorn.conf.py")],
+            {"FREEZER_API_BIND": "127.0.0.1:%d" % port}, [])
+
+
+# What the test changes in etc/apache2/freezer-api.conf: the port, the
+# venv and script paths, and the daemon processes' user. Each must be
+# found, so the test fails when the example changes shape.
+APACHE_EDITS = (
+    ("Listen 9090\n", "Listen 127.0.0.1:{port}\n"),
+    ("<VirtualHost *:9090>", "<VirtualHost *:{port}>"),
+    ("python-home=/opt/freezer-api/venv", "python-home={venv}"),
+    ("/opt/freezer-api", "{site}"),
+    ("user=freezer group=freezer", "user={user} group={user}"),
+)
+# The server configuration around it: what Debian's apache2.conf and
+# enabled modules give (the event MPM, authz_core for "Require", wsgi, the
+# "combined" log format), with every file in the test's directory.
+APACHE_MAIN = """ServerName 127.0.0.1
+PidFile {tmp}/httpd.pid
+DefaultRuntimeDir {tmp}
+Mutex file:{tmp} default
+ErrorLog {tmp}/logs/error.log
+LogLevel info
+{user_lines}LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule wsgi_module {modules}/mod_wsgi.so
+LogFormat "%h %l %u %t \\"%r\\" %>s %O \\"%{{Referer}}i\\" \\
+\\"%{{User-Agent}}i\\"" combined
+WSGISocketPrefix {tmp}/wsgi
+Define APACHE_LOG_DIR {tmp}/logs
+Include {tmp}/freezer-api-site.conf
+"""
+
+
+def _apache(tmp, port):
+    """Apache httpd serving etc/apache2/freezer-api.conf (daemon mode, 2
+    processes) from a venv made by tools/testenv/apache.sh: (argv,
+    environment, logs). When the test runs as root, httpd's children and
+    the WSGI daemons run as www-data, so everything they read lives in a
+    directory of mode 0755, and the database directory is theirs."""
+    try:
+        found = subprocess.run([APACHE_SH, "ensure"], capture_output=True,
+                               text=True, timeout=1200)
+    except subprocess.TimeoutExpired:
+        pytest.fail("apache.sh ensure took more than 1200 s")
+    if found.returncode != 0:
+        pytest.fail("apache.sh ensure failed:\n" + found.stderr[-5000:])
+    env = dict(line.split("=", 1) for line in found.stdout.splitlines())
+    user = env["APACHE_USER"]
+    (tmp / "logs").mkdir()
+    site = tmp / "site"
+    site.mkdir()
+    shutil.copy(os.path.join(ROOT, "etc", "apache2", "freezer-api.wsgi"),
+                site / "freezer-api.wsgi")
+    conf = pathlib.Path(ROOT, "etc", "apache2",
+                        "freezer-api.conf").read_text()
+    for old, new in APACHE_EDITS:
+        assert old in conf, "etc/apache2/freezer-api.conf has no %r" % old
+        conf = conf.replace(old, new.format(
+            port=port, venv=env["APACHE_VENV"], site=site, user=user))
+    (tmp / "freezer-api-site.conf").write_text(conf)
+    as_root = os.geteuid() == 0
+    (tmp / "httpd.conf").write_text(APACHE_MAIN.format(
+        tmp=tmp, modules=env["APACHE_MODULES"],
+        user_lines="User {0}\nGroup {0}\n".format(user) if as_root else ""))
+    if as_root:
+        shutil.chown(tmp / "data", user)
+    return ([env["APACHE_BIN"], "-f", str(tmp / "httpd.conf"),
+             "-DFOREGROUND"], {},
+            [tmp / "logs" / name for name in (
+                "error.log", "freezer-api-error.log",
+                "freezer-api-access.log")])
+
+
+SERVERS = {"uwsgi": _uwsgi, "gunicorn": _gunicorn, "apache": _apache}
+
+
 @pytest.fixture(scope="module", params=sorted(SERVERS))
-def server(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(request.param)
+def server(request):
+    """(base URL, a function returning the server's logs as text)."""
+    # Not pytest's tmp_path: its parents are private to root, and httpd's
+    # children (www-data) must read the configuration and write the data.
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="freezer-deploy-%s-"
+                                        % request.param))
+    tmp.chmod(0o755)
+    (tmp / "data").mkdir()
     conf = tmp / "freezer-api.conf"
     conf.write_text(
         "[DEFAULT]\nauth_strategy = noauth\ndebug = true\n\n"
         "[database]\nconnection = sqlite:///%s\n\n"
         "[oslo_middleware]\nenable_proxy_headers_parsing = true\n"
-        % (tmp / "freezer.sqlite"))
+        % (tmp / "data" / "freezer.sqlite"))
     port = _free_port()
-    env = dict(os.environ, FREEZER_API_CONFIG=str(conf),
-               FREEZER_API_BIND="127.0.0.1:%d" % port,
-               # uwsgi from PyPI finds the virtualenv through it.
-               VIRTUAL_ENV=sys.prefix)
-    log_path = tmp / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(SERVERS[request.param], cwd=str(tmp),
-                                env=env, stdout=log,
+    argv, extra_env, logs = SERVERS[request.param](tmp, port)
+    env = dict(os.environ, FREEZER_API_CONFIG=str(conf), **extra_env)
+    output = tmp / "server.log"
+    with open(output, "wb") as log:
+        proc = subprocess.Popen(argv, cwd=str(tmp), env=env, stdout=log,
                                 stderr=subprocess.STDOUT,
                                 start_new_session=True)
+
+    def read_logs():
+        return "\n".join(path.read_text(errors="replace")
+                         for path in [output, *logs] if path.exists())
+
     base = "http://127.0.0.1:%d" % port
     deadline = time.monotonic() + 60
     while True:
@@ -62,11 +162,13 @@ def server(request, tmp_path_factory):
             pass  # not listening yet, or still building the application
         if proc.poll() is not None or time.monotonic() > deadline:
             _stop(proc)
-            pytest.fail("%s did not start:\n%s" % (
-                request.param, log_path.read_text()[-4000:]))
+            text = read_logs()[-4000:]
+            shutil.rmtree(tmp, ignore_errors=True)
+            pytest.fail("%s did not start:\n%s" % (request.param, text))
         time.sleep(0.2)
-    yield base, log_path
+    yield base, read_logs
     _stop(proc)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _stop(proc):
@@ -86,7 +188,7 @@ def _headers(project):
 
 
 def test_versions_create_and_list(server):
-    base, log_path = server
+    base, read_logs = server
     versions = requests.get(base + "/", headers={"X-Auth-Token": TOKEN})
     assert versions.status_code == 300
     assert [v["id"] for v in versions.json()["versions"]] == ["v1", "v2"]
@@ -124,6 +226,86 @@ def test_versions_create_and_list(server):
             [action.json()["action_id"]]
 
     time.sleep(0.5)  # let the workers flush their logs
-    log = log_path.read_text(errors="replace")
+    log = read_logs()
     assert "log_opt_values" in log  # debug logging was on
     assert TOKEN not in log
+
+
+def test_a_chunked_body_is_read_whole(server):
+    """A body sent in chunks (Transfer-Encoding: chunked, no
+    Content-Length) is read whole, as a client streaming it expects."""
+    base, _ = server
+    body = json.dumps({"client_id": "deploy-c_chunked",
+                       "hostname": "chunked", "description": "x" * 5000})
+    pieces = iter([body[:7].encode(), body[7:3000].encode(),
+                   body[3000:].encode()])
+    headers = dict(_headers("deploy-c"), **{
+        "Content-Type": "application/json"})
+    created = requests.post(base + "/v2/deploy-c/clients", data=pieces,
+                            headers=headers)
+    assert created.status_code == 201, created.text
+    stored = requests.get(base + "/v2/deploy-c/clients/deploy-c_chunked",
+                          headers=_headers("deploy-c"))
+    assert stored.status_code == 200
+    assert stored.json()["client"]["description"] == "x" * 5000
+
+
+def _send_raw(base, request):
+    """Send ``request`` (bytes) on a new connection, end the sending side,
+    and return (status code, the rest of the answer)."""
+    host, port = urllib.parse.urlsplit(base).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), head, body
+
+
+@pytest.mark.parametrize("name, chunks", [
+    ("a chunk size that is not hex", b"zz\r\n{}\r\n0\r\n\r\n"),
+    ("a body cut short", b'40\r\n{"client_id": "deploy-m_bad",'),
+])
+def test_a_malformed_chunked_body_is_refused_and_stores_nothing(
+        server, request, name, chunks):
+    """A chunked body that cannot be read whole is refused, and nothing of
+    it is stored. gunicorn and uWSGI hand it to the application, which
+    answers 400 in JSON. Apache refuses it before the application: 400 for
+    a bad chunk size, and, in mod_wsgi's daemon mode, 500 for a body cut
+    short (its child fails to pass the body on to the daemon process;
+    doc/compatibility.rst)."""
+    base, _ = server
+    kind = request.node.callspec.params["server"]
+    head = ("POST /v2/deploy-m/clients HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n" + "".join(
+                "%s: %s\r\n" % item for item in _headers("deploy-m").items())
+            + "\r\n").encode()
+    status, headers, body = _send_raw(base, head + chunks)
+    if kind == "apache":
+        assert status == (400 if "hex" in name else 500), (status, body)
+    else:
+        assert status == 400, (status, body)
+        error = json.loads(body)
+        assert set(error) == {"title", "description"}, error
+    listed = requests.get(base + "/v2/deploy-m/clients",
+                          headers=_headers("deploy-m"))
+    assert listed.json()["clients"] == []
+
+
+@pytest.mark.parametrize("server", ["gunicorn"], indirect=True)
+def test_what_gunicorn_refuses_is_a_json_error(server):
+    """etc/gunicorn.conf.py answers the requests gunicorn refuses itself
+    with the service's JSON error, as the freezer-api command does."""
+    base, _ = server
+    status, head, body = _send_raw(
+        base, b"GET /v2/p/jobs/" + b"a" * 5000 + b" HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\n\r\n")
+    assert status == 414, head
+    assert b"application/json" in head.lower()
+    assert set(json.loads(body)) == {"title", "description"}

@@ -1,4 +1,5 @@
-"""Faults injected into a real server (gunicorn, 2 workers) under load:
+"""Faults injected into a real server (gunicorn; 2 workers for the
+database and SIGKILL tests, 1 for the Keystone one) under load:
 
 * the database stopped mid-load: requests get 503 with Retry-After and a
   JSON body, never a 500, and the server recovers by itself once the

@@ -1,5 +1,6 @@
-"""oslo.middleware around the application (request id, proxy headers,
-CORS) and oslo.log: no token and no password ever reaches a log."""
+"""What wraps the application (a request id as oslo.middleware's
+``RequestId`` makes it, oslo.middleware's proxy headers and CORS) and
+oslo.log: no token and no password ever reaches a log."""
 
 import os
 import re
