@@ -3,9 +3,11 @@
 gunicorn (``etc/gunicorn.conf.py``) and Apache httpd with Debian's mod_wsgi
 (``etc/apache2/freezer-api.conf`` loading ``freezer-api.wsgi``, in daemon
 mode, from a venv of the Python mod_wsgi embeds: tools/testenv/apache.sh),
-configured by FREEZER_API_CONFIG, on a loopback port. Their logs never show
-a token."""
+configured by FREEZER_API_CONFIG, on a loopback port: without
+authentication, and (Apache, uWSGI) behind the test Keystone. Their logs
+never show a token."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -21,6 +23,8 @@ import urllib.parse
 
 import pytest
 import requests
+
+from tests.functional.keystone_support import keystone  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -124,51 +128,73 @@ def _apache(tmp, port):
 SERVERS = {"uwsgi": _uwsgi, "gunicorn": _gunicorn, "apache": _apache}
 
 
-@pytest.fixture(scope="module", params=sorted(SERVERS))
-def server(request):
-    """(base URL, a function returning the server's logs as text)."""
+@contextlib.contextmanager
+def _serving(kind, conf_text):
+    """Serve with ``kind`` (a key of SERVERS) and a freezer-api.conf of
+    ``conf_text`` plus a SQLite database of its own; yield (base URL, a
+    function returning the server's logs as text)."""
     # Not pytest's tmp_path: its parents are private to root, and httpd's
     # children (www-data) must read the configuration and write the data.
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="freezer-deploy-%s-"
-                                        % request.param))
-    tmp.chmod(0o755)
-    (tmp / "data").mkdir()
-    conf = tmp / "freezer-api.conf"
-    conf.write_text(
-        "[DEFAULT]\nauth_strategy = noauth\ndebug = true\n\n"
-        "[database]\nconnection = sqlite:///%s\n\n"
-        "[oslo_middleware]\nenable_proxy_headers_parsing = true\n"
-        % (tmp / "data" / "freezer.sqlite"))
-    port = _free_port()
-    argv, extra_env, logs = SERVERS[request.param](tmp, port)
-    env = dict(os.environ, FREEZER_API_CONFIG=str(conf), **extra_env)
-    output = tmp / "server.log"
-    with open(output, "wb") as log:
-        proc = subprocess.Popen(argv, cwd=str(tmp), env=env, stdout=log,
-                                stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="freezer-deploy-%s-" % kind))
+    try:
+        tmp.chmod(0o755)
+        (tmp / "data").mkdir()
+        conf = tmp / "freezer-api.conf"
+        conf.write_text(conf_text + "\n[database]\nconnection = sqlite:///%s\n"
+                        % (tmp / "data" / "freezer.sqlite"))
+        port = _free_port()
+        argv, extra_env, logs = SERVERS[kind](tmp, port)
+        env = dict(os.environ, FREEZER_API_CONFIG=str(conf), **extra_env)
+        output = tmp / "server.log"
+        with open(output, "wb") as log:
+            proc = subprocess.Popen(argv, cwd=str(tmp), env=env, stdout=log,
+                                    stderr=subprocess.STDOUT,
+                                    start_new_session=True)
 
-    def read_logs():
-        return "\n".join(path.read_text(errors="replace")
-                         for path in [output, *logs] if path.exists())
+        def read_logs():
+            return "\n".join(path.read_text(errors="replace")
+                             for path in [output, *logs] if path.exists())
 
-    base = "http://127.0.0.1:%d" % port
+        try:
+            base = "http://127.0.0.1:%d" % port
+            _wait_healthy(base, proc, kind, read_logs)
+            yield base, read_logs
+        finally:
+            _stop(proc)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _wait_healthy(base, proc, kind, read_logs):
     deadline = time.monotonic() + 60
     while True:
         try:
             if requests.get(base + "/healthcheck", timeout=10).ok:
-                break
+                return
         except requests.RequestException:
             pass  # not listening yet, or still building the application
         if proc.poll() is not None or time.monotonic() > deadline:
-            _stop(proc)
-            text = read_logs()[-4000:]
-            shutil.rmtree(tmp, ignore_errors=True)
-            pytest.fail("%s did not start:\n%s" % (request.param, text))
+            pytest.fail("%s did not start:\n%s" % (kind, read_logs()[-4000:]))
         time.sleep(0.2)
-    yield base, read_logs
-    _stop(proc)
-    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def server(request):
+    """(base URL, logs) of a server without authentication (noauth)."""
+    with _serving(request.param,
+                  "[DEFAULT]\nauth_strategy = noauth\ndebug = true\n\n"
+                  "[oslo_middleware]\nenable_proxy_headers_parsing = true\n"
+                  ) as served:
+        yield served
+
+
+@pytest.fixture(scope="module", params=["apache", "uwsgi"])
+def keystone_server(request, keystone):  # noqa: F811
+    """(base URL, logs) of a server validating tokens with the test
+    Keystone (keystonemiddleware's auth_token, as operators deploy it)."""
+    with _serving(request.param, "[DEFAULT]\nauth_strategy = keystone\n\n"
+                  + keystone.authtoken_conf()) as served:
+        yield served
 
 
 def _stop(proc):
@@ -309,3 +335,33 @@ def test_what_gunicorn_refuses_is_a_json_error(server):
     assert status == 414, head
     assert b"application/json" in head.lower()
     assert set(json.loads(body)) == {"title", "description"}
+
+
+def test_behind_keystone(keystone_server, keystone):  # noqa: F811
+    """Under Apache and uWSGI too, auth_token validates the real Keystone's
+    tokens: the public documents need none, a request without one is 401,
+    a v2 URL of another project is 403, another project's document is 404,
+    and no log shows the token."""
+    base, read_logs = keystone_server
+    alice, bob = keystone.user("alice"), keystone.user("bob")
+    as_alice = {"X-Auth-Token": keystone.token("alice")}
+    as_bob = {"X-Auth-Token": keystone.token("bob")}
+    assert requests.get(base + "/").status_code == 300
+    assert requests.get(base + "/healthcheck").status_code == 200
+    mine = base + "/v2/%s/clients" % alice.project_id
+    assert requests.get(mine).status_code == 401
+    client_id = "%s_deploy-%s" % (alice.project_id, os.getpid())
+    created = requests.post(mine, headers=as_alice, json={
+        "client_id": client_id, "hostname": "deploy"})
+    assert created.status_code == 201, created.text
+    listed = requests.get(mine, headers=as_alice)
+    assert [c["client_id"] for c in listed.json()["clients"]] == [client_id]
+    assert requests.get(base + "/v1/clients/" + client_id,
+                        headers=as_alice).status_code == 200
+    assert requests.get(mine, headers=as_bob).status_code == 403
+    assert requests.get(base + "/v2/%s/clients/%s" % (
+        bob.project_id, client_id), headers=as_bob).status_code == 404
+    time.sleep(0.5)  # let the workers flush their logs
+    log = read_logs()
+    assert as_alice["X-Auth-Token"] not in log
+    assert as_bob["X-Auth-Token"] not in log

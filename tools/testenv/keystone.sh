@@ -211,12 +211,15 @@ launch() {
     # signals do not reach it; stdio detached so callers capturing our
     # stdout are not kept waiting by the background server; fd 9 (the
     # lock) closed so the server does not hold the lock forever.
+    # One worker (the in-process cache) and one thread: every password
+    # authentication writes (last_active_at), and two SQLite writers at
+    # once fail with "database is locked" (tools/keystone/README.rst).
     # shellcheck disable=SC2094  # gunicorn and the redirect share the log
     OS_KEYSTONE_CONFIG_FILES="$CONF" setsid "$VENV/bin/gunicorn" \
         --pythonpath "$KS_TOOLS" \
         --chdir "$KS_DIR" \
         --bind "$KS_HOST:$KS_PORT" \
-        --workers 1 --worker-class gthread --threads 4 \
+        --workers 1 --worker-class gthread --threads 1 \
         --timeout 120 --graceful-timeout 5 \
         --pid "$PIDFILE" --no-control-socket \
         --error-logfile "$LOGFILE" --capture-output \
