@@ -26,6 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q --upgrade pip
 	@tools/build-deps.sh $(VENV)/bin/python
 	$(VENV)/bin/pip install -q -e ".[test]"
+	@tools/check-uwsgi.sh $(VENV)/bin/python
 	@touch $@
 
 venv: $(VENV)/.installed

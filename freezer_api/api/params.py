@@ -114,6 +114,12 @@ def _read_raw(req, max_size):
         raise falcon.HTTPContentTooLarge(
             title="Request body too large",
             description="At most %d bytes are accepted." % max_size)
+    if length is not None and len(raw) < length:
+        # The client closed its side before the end it announced: what
+        # came may parse, but it is not the whole of what was sent.
+        raise exceptions.InvalidInput(
+            "The request body ended after %d of the %d bytes its "
+            "Content-Length announced." % (len(raw), length))
     return raw
 
 

@@ -319,6 +319,23 @@ def test_a_body_the_server_cannot_read_is_400_and_stores_nothing(
     _nothing_stored(api)
 
 
+def test_a_body_shorter_than_its_content_length_is_400(api):
+    """The client closed its side before the end it announced: what came
+    parses, but is refused (gunicorn hands such a body on as it is)."""
+    text = b'{"freezer_action": {}}'
+    environ = testing.create_environ(
+        method="POST", path=api.prefix + "/actions",
+        headers=dict(api.headers(), **{"Content-Type": "application/json"}),
+        body=text)
+    environ["CONTENT_LENGTH"] = str(len(text) + 10)
+    start = testing.StartResponseMock()
+    body = json.loads(b"".join(api.client.app(environ, start)))
+    assert start.status.startswith("400"), body
+    assert "ended after %d of the %d bytes" % (len(text), len(text) + 10) \
+        in body["description"]
+    _nothing_stored(api)
+
+
 def test_body_size_boundary_with_and_without_content_length(api):
     text = '{"freezer_action": {}}'
     exact = text + " " * (MIB - len(text))

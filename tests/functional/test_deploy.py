@@ -293,26 +293,33 @@ def _send_raw(base, request):
     return int(head.split(b" ", 2)[1]), head, body
 
 
-@pytest.mark.parametrize("name, chunks", [
-    ("a chunk size that is not hex", b"zz\r\n{}\r\n0\r\n\r\n"),
-    ("a body cut short", b'40\r\n{"client_id": "deploy-m_bad",'),
+BODY = b'{"client_id": "deploy-m_bad", "hostname": "h"}'
+
+
+@pytest.mark.parametrize("name, framing, payload", [
+    ("a chunk size that is not hex", "Transfer-Encoding: chunked",
+     b"zz\r\n{}\r\n0\r\n\r\n"),
+    ("a chunked body cut short", "Transfer-Encoding: chunked",
+     b"40\r\n" + BODY[:30]),
+    ("a body shorter than its Content-Length", "Content-Length: 100",
+     BODY),
 ])
-def test_a_malformed_chunked_body_is_refused_and_stores_nothing(
-        server, request, name, chunks):
-    """A chunked body that cannot be read whole is refused, and nothing of
-    it is stored. gunicorn and uWSGI hand it to the application, which
-    answers 400 in JSON. Apache refuses it before the application: 400 for
-    a bad chunk size, and, in mod_wsgi's daemon mode, 500 for a body cut
-    short (its child fails to pass the body on to the daemon process;
-    doc/compatibility.rst)."""
+def test_a_malformed_or_cut_short_body_is_refused_and_stores_nothing(
+        server, request, name, framing, payload):
+    """A body that cannot be read whole is refused, and nothing of it is
+    stored, even when what came parses. gunicorn and uWSGI hand it to the
+    application, which answers 400 in JSON. Apache refuses it before the
+    application: 400 for a bad chunk size and, in mod_wsgi's daemon mode,
+    500 for a body cut short (its child fails to pass the body on to the
+    daemon process; doc/compatibility.rst)."""
     base, _ = server
     kind = request.node.callspec.params["server"]
     head = ("POST /v2/deploy-m/clients HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            "Content-Type: application/json\r\n"
-            "Transfer-Encoding: chunked\r\nConnection: close\r\n" + "".join(
+            "Content-Type: application/json\r\nConnection: close\r\n"
+            + framing + "\r\n" + "".join(
                 "%s: %s\r\n" % item for item in _headers("deploy-m").items())
             + "\r\n").encode()
-    status, headers, body = _send_raw(base, head + chunks)
+    status, headers, body = _send_raw(base, head + payload)
     if kind == "apache":
         assert status == (400 if "hex" in name else 500), (status, body)
     else:
