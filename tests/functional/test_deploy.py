@@ -63,7 +63,8 @@ APACHE_EDITS = (
     ("<VirtualHost *:9090>", "<VirtualHost *:{port}>"),
     ("python-home=/opt/freezer-api/venv", "python-home={venv}"),
     ("/opt/freezer-api", "{site}"),
-    ("user=freezer group=freezer", "user={user} group={user}"),
+    # (Only root may name them; otherwise they run as the caller.)
+    ("user=freezer group=freezer", "{owner}"),
 )
 # The server configuration around it: what Debian's apache2.conf and
 # enabled modules give (the event MPM, authz_core for "Require", wsgi, the
@@ -100,6 +101,7 @@ def _apache(tmp, port):
         pytest.fail("apache.sh ensure failed:\n" + found.stderr[-5000:])
     env = dict(line.split("=", 1) for line in found.stdout.splitlines())
     user = env["APACHE_USER"]
+    as_root = os.geteuid() == 0
     (tmp / "logs").mkdir()
     site = tmp / "site"
     site.mkdir()
@@ -110,9 +112,9 @@ def _apache(tmp, port):
     for old, new in APACHE_EDITS:
         assert old in conf, "etc/apache2/freezer-api.conf has no %r" % old
         conf = conf.replace(old, new.format(
-            port=port, venv=env["APACHE_VENV"], site=site, user=user))
+            port=port, venv=env["APACHE_VENV"], site=site,
+            owner="user={0} group={0}".format(user) if as_root else ""))
     (tmp / "freezer-api-site.conf").write_text(conf)
-    as_root = os.geteuid() == 0
     (tmp / "httpd.conf").write_text(APACHE_MAIN.format(
         tmp=tmp, modules=env["APACHE_MODULES"],
         user_lines="User {0}\nGroup {0}\n".format(user) if as_root else ""))
