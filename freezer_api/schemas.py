@@ -62,6 +62,12 @@ ID = {"type": "string", "format": "freezer-id", "minLength": 1,
       "maxLength": 255}
 OPTIONAL_ID = {"type": "string", "format": "freezer-id-or-empty",
                "maxLength": 255}
+# A Keystone user or project id as the request's identity headers give
+# it, which the server writes into each document: LDAP-backed domains and
+# noauth callers use ids of any form ("john.doe", "jdoe@example.com"), and
+# the identity check (api/context.py) bounds their length.
+OWNER_ID = {"type": "string", "minLength": 1, "maxLength": 255}
+OPTIONAL_OWNER_ID = {"type": "string", "maxLength": 255}
 TEXT = {"type": "string", "maxLength": 65535}
 NAME = {"type": "string", "maxLength": 1024}
 EPOCH = {"type": "integer", "minimum": -1, "maximum": 2 ** 53}
@@ -118,15 +124,15 @@ JOB_ACTION = {
         "max_retries_interval": COUNT,
         "mandatory": {"type": "boolean"},
         "action_id": OPTIONAL_ID,
-        "user_id": ID,
-        "project_id": OPTIONAL_ID,
+        "user_id": OWNER_ID,
+        "project_id": OPTIONAL_OWNER_ID,
     },
 }
 
 _JOB_PROPERTIES = {
     "job_id": ID,
-    "user_id": ID,
-    "project_id": OPTIONAL_ID,
+    "user_id": OWNER_ID,
+    "project_id": OPTIONAL_OWNER_ID,
     "client_id": {"type": "string", "format": "client-id", "minLength": 1,
                   "maxLength": 255},
     "description": TEXT,
@@ -139,7 +145,7 @@ _JOB_PROPERTIES = {
         "type": "object",
         "additionalProperties": False,
         "required": ["trust_id", "trustor_user_id"],
-        "properties": {"trust_id": NAME, "trustor_user_id": ID},
+        "properties": {"trust_id": NAME, "trustor_user_id": OWNER_ID},
     },
     "_version": {"type": "integer"},
 }
@@ -163,8 +169,8 @@ def _job(required, defaults=False):
 
 ACTION_PROPERTIES = {
     "action_id": ID,
-    "user_id": ID,
-    "project_id": OPTIONAL_ID,
+    "user_id": OWNER_ID,
+    "project_id": OPTIONAL_OWNER_ID,
     "freezer_action": FREEZER_ACTION,
     "max_retries": COUNT,
     "max_retries_interval": COUNT,
@@ -174,8 +180,8 @@ ACTION_PROPERTIES = {
 
 SESSION_PROPERTIES = {
     "session_id": ID,
-    "user_id": ID,
-    "project_id": OPTIONAL_ID,
+    "user_id": OWNER_ID,
+    "project_id": OPTIONAL_OWNER_ID,
     "session_tag": {"type": "integer", "minimum": 0, "maximum": 2 ** 53},
     "description": TEXT,
     "hold_off": {"type": "integer", "minimum": 0, "maximum": 2 ** 31},

@@ -104,3 +104,40 @@ def test_v1_sees_own_documents_of_every_project(app, driver):
     assert v1.get("/jobs/" + job_id).status_code == 200
     assert v1.as_user("alice", "proj-z").get("/jobs/" + job_id) \
         .status_code == 200
+
+
+@pytest.mark.parametrize("user", [
+    "john.doe", "jdoe@example.com", "cn=jdoe,ou=people,dc=example"])
+def test_user_ids_of_any_form_own_every_kind(api, user):
+    """User ids are the identity header's (LDAP-backed Keystone domains and
+    noauth callers use dots, @, commas): every kind of document can be
+    created, changed, started and read back under them (upstream refused
+    jobs, actions, sessions and clients outside [A-Za-z0-9_-]), and they
+    stay another tenant's. (Project ids are Keystone's hex uuids: a client
+    id is "<project>_<host>".)"""
+    me = api.as_user(user)
+    owned = {"clients": me.client_id("any"), "sessions": me.session()}
+    owned["jobs"] = me.job(owned["clients"])
+    owned["actions"] = me.create("actions", {"freezer_action": {
+        "action": "backup", "mode": "fs"}})
+    owned["backups"] = me.create("backups", {
+        "container": "c", "hostname": "h", "backup_name": "b"})
+    assert me.patch("/actions/" + owned["actions"], {
+        "max_retries": 3}).status_code == 200
+    assert me.patch("/jobs/" + owned["jobs"], {
+        "description": "changed"}).status_code == 200
+    assert me.put("/sessions/%s/jobs/%s" % (
+        owned["sessions"], owned["jobs"])).status_code == 204
+    started = me.post("/sessions/%s/action" % owned["sessions"], {
+        "start": {"job_id": owned["jobs"], "current_tag": 0}})
+    assert started.status_code == 202, started.text
+    for kind, doc_id in owned.items():
+        got = me.get("/%s/%s" % (kind, doc_id))
+        assert got.status_code == 200, (kind, got.text)
+        if kind != "clients":
+            assert got.json["user_id"] == user, kind
+        assert doc_id in [d[kind[:-1] + "_id"] if kind != "clients"
+                          else d["client"]["client_id"]
+                          for d in me.get("/" + kind).json[kind]]
+        other = api.as_user("bob", "proj-b").get("/%s/%s" % (kind, doc_id))
+        assert other.status_code in (403, 404), (kind, other.status_code)
