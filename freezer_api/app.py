@@ -72,7 +72,8 @@ def create_app(conf, storage=None, clock=None, new_id=None):
     media.install(app)
 
     app.add_route("/", versions.Versions(enabled))
-    app.add_route("/healthcheck", versions.Healthcheck(storage))
+    app.add_route("/healthcheck", versions.Healthcheck(
+        storage, conf.healthcheck.disable_by_file_path))
     for version in enabled:
         home = versions.HomeDocument(routes.PREFIXES[version])
         app.add_route("/" + version, home)

@@ -2,6 +2,7 @@
 the per-version home documents."""
 
 import json
+import os
 
 import falcon
 
@@ -29,12 +30,22 @@ class Versions:
 
 
 class Healthcheck:
+    """``{"status": "OK"}`` while storage answers (its outage is a 503);
+    ``503 {"status": "DISABLED BY FILE"}`` while the operator's drain file
+    (``[healthcheck] disable_by_file_path``) exists."""
+
     public = True
 
-    def __init__(self, storage):
+    def __init__(self, storage, disable_by_file_path=None):
         self.storage = storage
+        self.disable_by_file_path = disable_by_file_path
 
     def on_get(self, req, resp):
+        if self.disable_by_file_path and \
+                os.path.exists(self.disable_by_file_path):
+            resp.status = falcon.HTTP_503
+            resp.media = {"status": "DISABLED BY FILE"}
+            return
         self.storage.healthcheck()
         resp.media = {"status": "OK"}
 

@@ -1,4 +1,4 @@
-"""[DEFAULT] server options and [api] request limits."""
+"""[DEFAULT] server options, [api] request limits and [healthcheck]."""
 
 from oslo_config import cfg
 
@@ -42,11 +42,25 @@ API_OPTS = [
                     "race is retried before the request gets 409."),
 ]
 
+HEALTHCHECK_GROUP = "healthcheck"
+HEALTHCHECK_OPTS = [
+    cfg.StrOpt(
+        "disable_by_file_path", default="/etc/freezer/healthcheck_disable",
+        help="While this file exists, GET /healthcheck answers 503 "
+             "{\"status\": \"DISABLED BY FILE\"} (the API itself keeps "
+             "serving): create it to take the server out of a load "
+             "balancer's pool before maintenance, remove it to put the "
+             "server back. Upstream's oslo.middleware healthcheck used the "
+             "same file. Empty: never disabled."),
+]
+
 
 def register_opts(conf):
     conf.register_opts(DEFAULT_OPTS)
     conf.register_opts(API_OPTS, group=API_GROUP)
+    conf.register_opts(HEALTHCHECK_OPTS, group=HEALTHCHECK_GROUP)
 
 
 def list_opts():
-    return [("DEFAULT", DEFAULT_OPTS), (API_GROUP, API_OPTS)]
+    return [("DEFAULT", DEFAULT_OPTS), (API_GROUP, API_OPTS),
+            (HEALTHCHECK_GROUP, HEALTHCHECK_OPTS)]

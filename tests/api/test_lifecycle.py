@@ -1,5 +1,10 @@
 """The life cycle of every resource over HTTP, on v1 and v2."""
 
+from falcon import testing
+
+from freezer_api import app as app_module
+from tests.conftest import make_conf
+
 
 def test_versions_document_lists_both_versions(api):
     result = api.client.simulate_get("/")
@@ -28,6 +33,28 @@ def test_healthcheck(api):
     result = api.client.simulate_get("/healthcheck")
     assert result.status_code == 200
     assert result.json == {"status": "OK"}
+
+
+def test_healthcheck_is_disabled_while_the_drain_file_exists(
+        driver, clock, tmp_path):
+    """An operator takes a server out of a load balancer's pool by creating
+    [healthcheck] disable_by_file_path (upstream's oslo.middleware
+    healthcheck did the same); the API itself keeps serving."""
+    drain = tmp_path / "healthcheck_disable"
+    conf = make_conf(**{"healthcheck.disable_by_file_path": str(drain)})
+    client = testing.TestClient(
+        app_module.create_app(conf, storage=driver, clock=clock))
+    headers = {"X-User-Id": "op", "X-Project-Id": "p"}
+    assert client.simulate_get("/healthcheck").json == {"status": "OK"}
+    drain.write_text("")
+    for method in (client.simulate_get, client.simulate_head):
+        assert method("/healthcheck").status_code == 503
+    assert client.simulate_get("/healthcheck").json == {
+        "status": "DISABLED BY FILE"}
+    assert client.simulate_get("/v2/p/jobs", headers=headers).status_code \
+        == 200
+    drain.unlink()
+    assert client.simulate_get("/healthcheck").status_code == 200
 
 
 def test_client_register_list_show_delete(api):
