@@ -19,6 +19,11 @@ BASE = [
                        description="May write the documents of its scope."),
     policy.RuleDefault("admin_or_service", "role:admin or role:service",
                        description="Administrators and service users."),
+    # Upstream's base rule, which operators' policy files may name.
+    policy.RuleDefault("admin_or_owner",
+                       "is_admin:True or project_id:%(project_id)s",
+                       description="Administrators, and callers acting in "
+                                   "their own project."),
 ]
 
 _V1 = "/v1"

@@ -182,6 +182,20 @@ def test_defaults_are_secure_rbac(rule, roles):
     assert not enforcer.authorize(rule, target, {"roles": ["guest"]})
 
 
+def test_a_policy_file_may_name_upstreams_admin_or_owner(tmp_path):
+    """Upstream's base rule exists, so an operator's policy file that
+    names it keeps working: a caller in the target project passes."""
+    rules = tmp_path / "policy.yaml"
+    rules.write_text('"jobs:get_all": "rule:admin_or_owner"\n')
+    enforcer = oslo_policy.Enforcer(make_conf(
+        **{"oslo_policy.policy_file": str(rules)}))
+    enforcer.register_defaults(policies.list_rules())
+    creds = {"roles": [], "project_id": "p", "user_id": "u"}
+    assert enforcer.authorize("jobs:get_all", {"project_id": "p"}, creds)
+    assert not enforcer.authorize("jobs:get_all", {"project_id": "q"},
+                                  creds)
+
+
 def _run(tool, *args):
     result = subprocess.run([os.path.join(BIN, tool), *args],
                             capture_output=True, text=True, timeout=120)
