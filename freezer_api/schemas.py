@@ -220,11 +220,17 @@ CLIENT_INFO = {
     },
 }
 
+# A backup's ``status`` (freezer-api 19): a client may register a backup
+# before its data exists ("creating") and PATCH it once it does.
+BACKUP_STATUSES = ["creating", "available", "error", "deleting", "deleted"]
+
 BACKUP_METADATA = {
     "type": "object",
     "additionalProperties": True,
     "required": ["container", "hostname", "backup_name"],
     "properties": {
+        # Taken out of the metadata into the backup's own status.
+        "status": {"enum": BACKUP_STATUSES},
         "container": {"type": "string", "minLength": 1, "maxLength": 1024},
         "hostname": {"type": "string", "minLength": 1, "maxLength": 1024},
         "backup_name": {"type": "string", "minLength": 1,
@@ -233,6 +239,16 @@ BACKUP_METADATA = {
         # Indexed (time_after/time_before): a signed 64-bit integer.
         "time_stamp": {"type": "integer", "minimum": -2 ** 63,
                        "maximum": 2 ** 63 - 1},
+    },
+}
+
+BACKUP_PATCH = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": True,
+    "properties": {
+        "status": {"enum": BACKUP_STATUSES},
+        "backup_metadata": {"type": "object"},
     },
 }
 
@@ -285,6 +301,7 @@ SCHEMAS = {
                       "properties": SESSION_PROPERTIES},
     "client_create": CLIENT_INFO,
     "backup_create": BACKUP_METADATA,
+    "backup_patch": BACKUP_PATCH,
     "job_event": JOB_EVENT,
     "session_action": SESSION_ACTION,
 }

@@ -140,6 +140,7 @@ def _response_schemas():
         "properties": dict(
             owner, backup_id=schemas.ID,
             user_name={"type": "string"},
+            status={"enum": schemas.BACKUP_STATUSES},
             backup_metadata=_ref("schemas", "backup_create"),
             _version=_VERSION),
     }
@@ -342,10 +343,16 @@ def _operation(cls, method, kind):
                           headers={"ETag": ETAG}),
                  304: _not_modified(ETAG)},
                 None, [IF_NONE_MATCH], (404, 503))
-    if method == "delete" and cls in (resources.Item,
+    if method == "delete" and cls in (resources.Item, resources.BackupItem,
                                       resources.EditableItem):
         return ("Delete a %s" % name, {204: _ok("Deleted.")}, None,
                 [IF_MATCH], (400, 404, 412) + _WRITE)
+    if method == "patch" and cls is resources.BackupItem:
+        return ("Set a backup's status and merge into its metadata",
+                {200: _ok("The backup as stored now, with _version.", doc,
+                          headers={"ETag": ETAG})},
+                _body(_ref("schemas", "backup_patch")), [IF_MATCH],
+                (400, 404, 412) + _BODY + _WRITE)
     if method == "patch":
         patch, _create = resources.EditableItem.schemas[kind]
         codes = (400, 404, 412) + _BODY + _WRITE

@@ -131,6 +131,19 @@ class Item(Resource):
         resp.status = falcon.HTTP_204
 
 
+class BackupItem(Item):
+    """/backups/{id}: also PATCH (freezer-api 19) of the status and the
+    metadata; the answer is the backup as stored now."""
+
+    def on_patch(self, req, resp, doc_id, project_id=None):
+        caller = self._caller(req, "backups:update", project_id)
+        body = self._body(req, "backup_patch")
+        self.service.patch(caller, doc_id, body, params.if_match(req))
+        doc = self.service.get(caller, doc_id)
+        resp.etag = '"%d"' % doc["_version"]
+        resp.media = doc
+
+
 class EditableItem(Item):
     """/{kind}/{id} of jobs, actions and sessions: also PATCH, and POST to
     create or replace by id."""

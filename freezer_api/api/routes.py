@@ -8,8 +8,8 @@ PREFIXES = {"v1": "/v1", "v2": "/v2/{project_id}"}
 # (path below the version prefix, resource class, kind)
 ROUTES = (
     [("/" + kind, resources.Collection, kind) for kind in kinds.ALL_KINDS] +
-    [("/%s/{doc_id}" % kind, resources.Item, kind)
-     for kind in (kinds.BACKUPS, kinds.CLIENTS)] +
+    [("/backups/{doc_id}", resources.BackupItem, kinds.BACKUPS),
+     ("/clients/{doc_id}", resources.Item, kinds.CLIENTS)] +
     [("/%s/{doc_id}" % kind, resources.EditableItem, kind)
      for kind in (kinds.JOBS, kinds.ACTIONS, kinds.SESSIONS)] +
     [("/jobs/{doc_id}/event", resources.JobEvent, kinds.JOBS),

@@ -65,7 +65,10 @@ def _crud(resource, id_name, editable):
 
 
 RULES = {
-    "backups": _crud("backups", "backup_id", False),
+    "backups": _crud("backups", "backup_id", False) + [
+        _rule("backups:update", "rule:project_member",
+              "Set the status of one of backups and merge into its "
+              "metadata (PATCH).", "PATCH", "/backups/{backup_id}")],
     "clients": _crud("clients", "client_id", False) + [
         _rule("clients:create_central", "rule:admin_or_service",
               "Register a central (multi-project) client.", "POST",

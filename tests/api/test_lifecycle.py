@@ -110,6 +110,59 @@ def test_backup_create_list_show_delete(api):
     assert api.get("/backups/" + backup_id).status_code == 404
 
 
+def test_a_backup_registered_first_is_completed_by_patch(api):
+    """freezer-api 19: a backup registered as "creating" before its data
+    exists, then PATCHed: status set, metadata merged key by key (nested
+    under backup_metadata or sent flat, as freezer 19's scheduler does),
+    the answer the backup as stored now."""
+    meta = {"container": "c1", "hostname": "web1", "backup_name": "vol",
+            "status": "creating", "extra": {"a": 1}}
+    backup_id = api.post("/backups", meta).json["backup_id"]
+    shown = api.get("/backups/" + backup_id).json
+    assert shown["status"] == "creating"
+    assert "status" not in shown["backup_metadata"]
+    patched = api.patch("/backups/" + backup_id, {
+        "status": "available", "backup_metadata": {"extra": {"b": 2}},
+        "time_stamp": 1700000200, "backup_id": "ignored"})
+    assert patched.status_code == 200, patched.text
+    assert patched.headers["etag"] == '"2"'
+    assert patched.json == dict(shown, status="available", _version=2,
+                                backup_metadata={
+                                    "container": "c1", "hostname": "web1",
+                                    "backup_name": "vol",
+                                    "extra": {"a": 1, "b": 2},
+                                    "time_stamp": 1700000200})
+    assert api.get("/backups/" + backup_id).json == patched.json
+    # A status inside the metadata is the backup's status too.
+    assert api.patch("/backups/" + backup_id, {"backup_metadata": {
+        "status": "error"}}).json["status"] == "error"
+    assert api.post("/backups", dict(meta, status="nope")).status_code \
+        == 400
+
+
+def test_a_backup_patch_that_breaks_it_changes_nothing(api):
+    backup_id = api.create("backups", {"container": "c", "hostname": "h",
+                                       "backup_name": "b"})
+    before = api.get("/backups/" + backup_id).json
+    assert before["status"] == "available"
+    for body in ({"status": "lost"}, {"backup_metadata": {"hostname": ""}},
+                 {"container": None}, {"time_stamp": "soon"}, {},
+                 {"backup_metadata": []}):
+        result = api.patch("/backups/" + backup_id, body)
+        assert result.status_code == 400, (body, result.text)
+        assert set(result.json) == {"title", "description"}
+    stale = api.patch("/backups/" + backup_id, {"status": "error"},
+                      headers={"If-Match": '"7"'})
+    assert stale.status_code == 412
+    assert api.get("/backups/" + backup_id).json == before
+    other = api.as_user("bob", "proj-b")
+    assert other.patch("/backups/" + backup_id,
+                       {"status": "error"}).status_code == 404
+    assert api.patch("/backups/" + "f" * 32,
+                     {"status": "error"}).status_code == 404
+    assert api.get("/backups/" + backup_id).json == before
+
+
 def test_backup_requires_its_keys(api):
     result = api.post("/backups", {"container": "c", "hostname": "h"})
     assert result.status_code == 400

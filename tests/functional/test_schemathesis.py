@@ -165,7 +165,7 @@ def test_generated_requests_conform_to_the_document(live, version,
     http = requests.Session()
     http.headers.update(HEADERS)
     operations = _operations(version)
-    assert len(operations) == (34 if version == "v1" else 31)
+    assert len(operations) == (35 if version == "v1" else 32)
     started, rows, failures = time.monotonic(), [], []
     for operation in operations:
         seeds = _seed(http, prefix)
