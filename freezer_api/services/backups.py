@@ -35,6 +35,8 @@ class BackupService(base.DocumentService):
         patch = documents.deep_merge(flat, body.get("backup_metadata") or {})
         nested_status = patch.pop("status", None)
         status = body.get("status") or nested_status
+        if status is not None:
+            schemas.validate("backup_patch", {"status": status})
 
         def build(stored):
             doc = dict(stored, backup_metadata=documents.deep_merge(

@@ -145,7 +145,8 @@ def test_a_backup_patch_that_breaks_it_changes_nothing(api):
                                        "backup_name": "b"})
     before = api.get("/backups/" + backup_id).json
     assert before["status"] == "available"
-    for body in ({"status": "lost"}, {"backup_metadata": {"hostname": ""}},
+    for body in ({"status": "lost"}, {"backup_metadata": {"status": "x"}},
+                 {"status": None}, {"backup_metadata": {"hostname": ""}},
                  {"container": None}, {"time_stamp": "soon"}, {},
                  {"backup_metadata": []}):
         result = api.patch("/backups/" + backup_id, body)
