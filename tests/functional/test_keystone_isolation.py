@@ -43,6 +43,7 @@ operation          alice amy  rita adam bob  bob@a adam@b none bad revoked
 backups:get_all    200   200  200  200  200  -     -      401  401 401
 backups:create     201   201  403  201  201  -     -      401  401 401
 backups:get        200   404  404  404  404  -     -      401  401 401
+backups:update     200   404  403  404  404  -     -      401  401 401
 backups:delete     204   404  403  404  404  -     -      401  401 401
 clients:get_all    200   200  200  200  200  -     -      401  401 401
 clients:create     201   201  403  201  201  -     -      401  401 401
@@ -78,6 +79,7 @@ operation          alice amy  rita adam bob  bob@a adam@b none bad revoked
 backups:get_all    200   200  200  200  200  403   403    401  401 401
 backups:create     201   201  403  201  201  403   403    401  401 401
 backups:get        200   200  200  200  404  403   403    401  401 401
+backups:update     200   200  403  200  404  403   403    401  401 401
 backups:delete     204   204  403  204  404  403   403    401  401 401
 clients:get_all    200   200  200  200  200  403   403    401  401 401
 clients:create     201   201  403  201  201  403   403    401  401 401
@@ -149,6 +151,8 @@ OPERATIONS = {
     "backups:create": ("POST", "/backups", lambda ids: {
         "container": "c", "hostname": "h", "backup_name": "b"}),
     "backups:get": ("GET", "/backups/{backup}", None),
+    "backups:update": ("PATCH", "/backups/{backup}", lambda ids: {
+        "status": "error"}),
     "backups:delete": ("DELETE", "/backups/{backup}", None),
     "clients:get_all": ("GET", "/clients?limit=1000", None),
     "clients:create": ("POST", "/clients", lambda ids: {
@@ -196,7 +200,8 @@ READS = {"backups:get", "clients:get", "jobs:get", "actions:get",
          "sessions:get"}
 # What a write to an existing document needs of its own ("fresh").
 FRESH_NEEDS = {
-    "backups:delete": {"backup"}, "clients:delete": {"client"},
+    "backups:update": {"backup"}, "backups:delete": {"backup"},
+    "clients:delete": {"client"},
     "jobs:update": {"job"}, "jobs:replace": {"job"},
     "jobs:event:create": {"job"}, "jobs:delete": {"job"},
     "actions:update": {"action"}, "actions:replace": {"action"},
