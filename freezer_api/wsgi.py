@@ -5,6 +5,7 @@ The configuration comes from the file named by ``FREEZER_API_CONFIG``, or
 command line is never parsed.
 """
 
+import json
 import os
 import sys
 
@@ -68,14 +69,27 @@ def with_chunked_input(application, read_chunk):
     (uWSGI's http-socket passes a chunked request on with its body still
     encoded on the socket and no Content-Length): they are read through
     ``read_chunk`` and marked ``wsgi.input_terminated``, as gunicorn and
-    mod_wsgi present them."""
+    mod_wsgi present them. Any other transfer coding is ``501``."""
 
     def chunked_input(environ, start_response):
         coding = environ.get("HTTP_TRANSFER_ENCODING", "")
-        if coding.rsplit(",", 1)[-1].strip().lower() == "chunked" and \
-                not environ.get("wsgi.input_terminated"):
-            environ["wsgi.input"] = ChunkedInput(read_chunk)
-            environ["wsgi.input_terminated"] = True
+        if not coding or environ.get("wsgi.input_terminated"):
+            return application(environ, start_response)
+        if coding.strip().lower() != "chunked":
+            # A coding this service cannot undo (gzip...), or chunked
+            # after another one: refused as RFC 9112 asks, not read as an
+            # empty body.
+            body = json.dumps({
+                "title": "Not Implemented",
+                "description": "Transfer-Encoding %r is not supported: "
+                               "send the body chunked or with "
+                               "Content-Length." % coding[:64]}).encode()
+            start_response("501 Not Implemented", [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body)))])
+            return [body]
+        environ["wsgi.input"] = ChunkedInput(read_chunk)
+        environ["wsgi.input_terminated"] = True
         return application(environ, start_response)
 
     return chunked_input

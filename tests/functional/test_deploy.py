@@ -374,3 +374,24 @@ def test_behind_keystone(keystone_server, keystone):  # noqa: F811
     log = read_logs()
     assert as_alice["X-Auth-Token"] not in log
     assert as_bob["X-Auth-Token"] not in log
+
+
+def test_a_transfer_coding_other_than_chunked_is_refused(server, request):
+    """A body in a transfer coding the service cannot undo (gzip) is
+    refused, never read as an empty body: gunicorn and Apache refuse it
+    themselves (400), uWSGI passes it on and freezer_api.wsgi answers 501
+    (RFC 9112)."""
+    base, _ = server
+    kind = request.node.callspec.params["server"]
+    head = ("POST /v2/deploy-g/clients HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nConnection: close\r\n"
+            "Transfer-Encoding: gzip\r\n" + "".join(
+                "%s: %s\r\n" % item for item in _headers("deploy-g").items())
+            + "\r\n").encode()
+    status, _head, body = _send_raw(base, head + BODY)
+    assert status == (501 if kind == "uwsgi" else 400), (status, body)
+    if kind == "uwsgi":
+        assert set(json.loads(body)) == {"title", "description"}
+    listed = requests.get(base + "/v2/deploy-g/clients",
+                          headers=_headers("deploy-g"))
+    assert listed.json()["clients"] == []

@@ -2,6 +2,7 @@
 needs; tests/functional/test_deploy.py runs it under the real uWSGI)."""
 
 import io
+import json
 
 from freezer_api import wsgi
 
@@ -45,8 +46,24 @@ def _seen(environ):
     return seen
 
 
+def test_another_transfer_coding_is_501_and_never_reaches_the_app():
+    for coding in ("gzip", "gzip, chunked", "chunked, gzip"):
+        seen, answered = {}, []
+
+        def app(env, start_response):
+            seen.update(env)
+            return [b""]
+        read_chunk, calls = _chunks(b"x")
+        body = b"".join(wsgi.with_chunked_input(app, read_chunk)(
+            {"HTTP_TRANSFER_ENCODING": coding},
+            lambda status, headers: answered.append(status)))
+        assert answered == ["501 Not Implemented"]
+        assert set(json.loads(body)) == {"title", "description"}
+        assert seen == {} and calls == []
+
+
 def test_only_chunked_requests_the_server_left_unread_are_wrapped():
-    for coding in ("chunked", "Chunked", "gzip, chunked"):
+    for coding in ("chunked", "Chunked", " chunked "):
         seen = _seen({"HTTP_TRANSFER_ENCODING": coding,
                       "wsgi.input": io.BytesIO(b"raw")})
         assert seen["wsgi.input_terminated"] is True
