@@ -5,7 +5,6 @@ The configuration comes from the file named by ``FREEZER_API_CONFIG``, or
 command line is never parsed.
 """
 
-import json
 import os
 import sys
 
@@ -70,6 +69,7 @@ def with_chunked_input(application, read_chunk):
     encoded on the socket and no Content-Length): they are read through
     ``read_chunk`` and marked ``wsgi.input_terminated``, as gunicorn and
     mod_wsgi present them. Any other transfer coding is ``501``."""
+    from freezer_api.api import errors
 
     def chunked_input(environ, start_response):
         coding = environ.get("HTTP_TRANSFER_ENCODING", "")
@@ -79,11 +79,10 @@ def with_chunked_input(application, read_chunk):
             # A coding this service cannot undo (gzip...), or chunked
             # after another one: refused as RFC 9112 asks, not read as an
             # empty body.
-            body = json.dumps({
-                "title": "Not Implemented",
-                "description": "Transfer-Encoding %r is not supported: "
-                               "send the body chunked or with "
-                               "Content-Length." % coding[:64]}).encode()
+            body = errors.error_body(
+                "Not Implemented",
+                "Transfer-Encoding %r is not supported: send the body "
+                "chunked or with Content-Length." % coding[:64])
             start_response("501 Not Implemented", [
                 ("Content-Type", "application/json"),
                 ("Content-Length", str(len(body)))])

@@ -10,17 +10,20 @@ set -euo pipefail
 python=${1:?usage: check-uwsgi.sh VENV_PYTHON}
 bin=$(dirname "$python")
 [ -x "$bin/uwsgi" ] || exit 0
-libdir=$("$python" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")')
-linked=$(ldd "$bin/uwsgi" | awk '/libpython/ {print $3; exit}')
-# A static libpython, or the venv Python's own: nothing to do.
-if [ -z "$linked" ] || [ "$(dirname "$(readlink -f "$linked")")" = "$(readlink -f "$libdir")" ]; then
-    exit 0
-fi
+libdir=$(readlink -f "$("$python" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")')")
+# The directory of the libpython uwsgi loads ("" for a static one).
+linked_dir() {
+    local lib
+    lib=$(ldd "$bin/uwsgi" | awk '/libpython/ {print $3; exit}')
+    [ -z "$lib" ] || dirname "$(readlink -f "$lib")"
+}
+linked=$(linked_dir)
+[ -z "$linked" ] || [ "$linked" = "$libdir" ] && exit 0
 version=$("$python" -c 'from importlib.metadata import version; print(version("uWSGI"))')
-echo "uWSGI $version is linked to $linked, not to $libdir: rebuilding it from source" >&2
+echo "uWSGI $version loads libpython from $linked, not $libdir: rebuilding it from source" >&2
 "$python" -m pip install -q --no-cache-dir --force-reinstall --no-deps "uWSGI==$version"
-linked=$(ldd "$bin/uwsgi" | awk '/libpython/ {print $3; exit}')
-if [ "$(dirname "$(readlink -f "$linked")")" != "$(readlink -f "$libdir")" ]; then
-    echo "uWSGI is still linked to $linked" >&2
+linked=$(linked_dir)
+if [ "$linked" != "$libdir" ]; then
+    echo "uWSGI still loads libpython from $linked" >&2
     exit 1
 fi

@@ -45,7 +45,7 @@ if [ "$status" -ne 0 ] && [ -f "${KEYSTONE_LOG_FILE:-}" ]; then
     # The test Keystone's own errors, if any: a client's failure may be
     # Keystone's, and CI keeps nothing but this output.
     echo "== the test Keystone's errors and 5xx answers ($KEYSTONE_LOG_FILE):" >&2
-    grep -E '\[ERROR\]| ERROR |^Traceback|^\s+\S|^\w+(Error|Exception)\b|" 5[0-9][0-9] ' \
-        "$KEYSTONE_LOG_FILE" | tail -n 80 >&2 || echo "(none)" >&2
+    .venv/bin/python -c 'from tests.functional import keystone_support as k
+print(k.Keystone().log_trouble() or "(none)")' >&2 || true
 fi
 exit $status

@@ -138,8 +138,7 @@ class BackupItem(Item):
     def on_patch(self, req, resp, doc_id, project_id=None):
         caller = self._caller(req, "backups:update", project_id)
         body = self._body(req, "backup_patch")
-        self.service.patch(caller, doc_id, body, params.if_match(req))
-        doc = self.service.get(caller, doc_id)
+        doc = self.service.patch(caller, doc_id, body, params.if_match(req))
         resp.etag = '"%d"' % doc["_version"]
         resp.media = doc
 

@@ -29,7 +29,7 @@ class BackupService(base.DocumentService):
         """Set ``status`` and merge ``backup_metadata`` key by key. Other
         keys are metadata sent flat, as freezer 19's scheduler sends it,
         and are merged into it too. The merged metadata must still be a
-        valid backup's. Returns the new version."""
+        valid backup's. Returns the backup as stored, with _version."""
         flat = documents.without(body, SERVER_FIELDS + (
             "status", "backup_metadata"))
         patch = documents.deep_merge(flat, body.get("backup_metadata") or {})
@@ -38,11 +38,15 @@ class BackupService(base.DocumentService):
         if status is not None:
             schemas.validate("backup_patch", {"status": status})
 
+        written = {}
+
         def build(stored):
             doc = dict(stored, backup_metadata=documents.deep_merge(
                 stored.get("backup_metadata") or {}, patch))
             schemas.validate("backup_create", doc["backup_metadata"])
             if status:
                 doc["status"] = status
+            written["doc"] = doc
             return doc, []
-        return self._patch(caller, backup_id, if_match, build)
+        version = self._patch(caller, backup_id, if_match, build)
+        return dict(written["doc"], _version=version)

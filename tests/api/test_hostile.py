@@ -276,17 +276,27 @@ def test_huge_limit_and_offset_past_the_end(api):
     assert [a["action_id"] for a in last.json["actions"]] == ids[2:]
 
 
-def _send_chunked(api, path, data):
-    """A body without Content-Length (as gunicorn presents a chunked one)."""
+def _post_wsgi(api, path, data=b"", **framing):
+    """POST ``data`` through WSGI with the environ keys ``framing`` (None
+    drops one): (status line, parsed JSON answer)."""
     environ = testing.create_environ(
         method="POST", path=api.prefix + path,
         headers=dict(api.headers(), **{"Content-Type": "application/json"}),
         body=data)
-    environ.pop("CONTENT_LENGTH", None)
-    environ["wsgi.input_terminated"] = True
+    for key, value in framing.items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
     start = testing.StartResponseMock()
     body = b"".join(api.client.app(environ, start))
     return start.status, json.loads(body)
+
+
+def _send_chunked(api, path, data):
+    """A body without Content-Length (as gunicorn presents a chunked one)."""
+    return _post_wsgi(api, path, data, CONTENT_LENGTH=None,
+                      **{"wsgi.input_terminated": True})
 
 
 class _BrokenInput:
@@ -304,15 +314,9 @@ class _BrokenInput:
                                    ValueError("Invalid chunk size")])
 def test_a_body_the_server_cannot_read_is_400_and_stores_nothing(
         api, error):
-    environ = testing.create_environ(
-        method="POST", path=api.prefix + "/actions",
-        headers=dict(api.headers(), **{"Content-Type": "application/json"}))
-    environ.pop("CONTENT_LENGTH", None)
-    environ["wsgi.input"] = _BrokenInput(error)
-    environ["wsgi.input_terminated"] = True
-    start = testing.StartResponseMock()
-    body = json.loads(b"".join(api.client.app(environ, start)))
-    assert start.status.startswith("400"), body
+    status, body = _post_wsgi(api, "/actions", CONTENT_LENGTH=None, **{
+        "wsgi.input": _BrokenInput(error), "wsgi.input_terminated": True})
+    assert status.startswith("400"), body
     assert set(body) == {"title", "description"}
     assert "could not be read (%s)" % type(error).__name__ in \
         body["description"]
@@ -323,14 +327,9 @@ def test_a_body_shorter_than_its_content_length_is_400(api):
     """The client closed its side before the end it announced: what came
     parses, but is refused (gunicorn hands such a body on as it is)."""
     text = b'{"freezer_action": {}}'
-    environ = testing.create_environ(
-        method="POST", path=api.prefix + "/actions",
-        headers=dict(api.headers(), **{"Content-Type": "application/json"}),
-        body=text)
-    environ["CONTENT_LENGTH"] = str(len(text) + 10)
-    start = testing.StartResponseMock()
-    body = json.loads(b"".join(api.client.app(environ, start)))
-    assert start.status.startswith("400"), body
+    status, body = _post_wsgi(api, "/actions", text,
+                              CONTENT_LENGTH=str(len(text) + 10))
+    assert status.startswith("400"), body
     assert "ended after %d of the %d bytes" % (len(text), len(text) + 10) \
         in body["description"]
     _nothing_stored(api)

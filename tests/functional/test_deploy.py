@@ -280,7 +280,7 @@ def test_a_chunked_body_is_read_whole(server):
 
 def _send_raw(base, request):
     """Send ``request`` (bytes) on a new connection, end the sending side,
-    and return (status code, the rest of the answer)."""
+    and return (status code, head, body) of the answer."""
     host, port = urllib.parse.urlsplit(base).netloc.split(":")
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(request)
@@ -296,6 +296,17 @@ def _send_raw(base, request):
 
 
 BODY = b'{"client_id": "deploy-m_bad", "hostname": "h"}'
+
+
+def _post_client_raw(base, project, framing, payload):
+    """POST ``payload`` to ``project``'s clients with the body framing
+    header ``framing``, byte for byte: (status, head, body)."""
+    head = ("POST /v2/%s/clients HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nConnection: close\r\n"
+            "%s\r\n" % (project, framing) + "".join(
+                "%s: %s\r\n" % item for item in _headers(project).items())
+            + "\r\n").encode()
+    return _send_raw(base, head + payload)
 
 
 @pytest.mark.parametrize("name, framing, payload", [
@@ -316,12 +327,8 @@ def test_a_malformed_or_cut_short_body_is_refused_and_stores_nothing(
     daemon process; doc/compatibility.rst)."""
     base, _ = server
     kind = request.node.callspec.params["server"]
-    head = ("POST /v2/deploy-m/clients HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            "Content-Type: application/json\r\nConnection: close\r\n"
-            + framing + "\r\n" + "".join(
-                "%s: %s\r\n" % item for item in _headers("deploy-m").items())
-            + "\r\n").encode()
-    status, headers, body = _send_raw(base, head + payload)
+    status, _head, body = _post_client_raw(base, "deploy-m", framing,
+                                           payload)
     if kind == "apache":
         assert status == (400 if "hex" in name else 500), (status, body)
     else:
@@ -383,12 +390,8 @@ def test_a_transfer_coding_other_than_chunked_is_refused(server, request):
     (RFC 9112)."""
     base, _ = server
     kind = request.node.callspec.params["server"]
-    head = ("POST /v2/deploy-g/clients HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            "Content-Type: application/json\r\nConnection: close\r\n"
-            "Transfer-Encoding: gzip\r\n" + "".join(
-                "%s: %s\r\n" % item for item in _headers("deploy-g").items())
-            + "\r\n").encode()
-    status, _head, body = _send_raw(base, head + BODY)
+    status, _head, body = _post_client_raw(
+        base, "deploy-g", "Transfer-Encoding: gzip", BODY)
     assert status == (501 if kind == "uwsgi" else 400), (status, body)
     if kind == "uwsgi":
         assert set(json.loads(body)) == {"title", "description"}
