@@ -184,7 +184,8 @@ SESSION_PROPERTIES = {
     "project_id": OPTIONAL_OWNER_ID,
     "session_tag": {"type": "integer", "minimum": 0, "maximum": 2 ** 53},
     "description": TEXT,
-    "hold_off": {"type": "integer", "minimum": 0, "maximum": 2 ** 31},
+    # Any integer, as upstream: a negative one means no hold-off window.
+    "hold_off": {"type": "integer"},
     "schedule": SCHEDULE,
     "status": {"type": "string", "maxLength": 32},
     "result": {"type": "string", "maxLength": 32},

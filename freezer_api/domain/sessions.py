@@ -77,7 +77,11 @@ def start(session, job_id, current_tag, now):
     hold_off = session.get("hold_off")
     if not isinstance(hold_off, int):
         hold_off = DEFAULT_HOLD_OFF
-    within_window = now - time_start <= hold_off
+    # A negative hold_off is no window at all: only the first start of a
+    # round bumps the tag; the others, holding the old tag, are out of
+    # sync (upstream compared the same way; an explicit test here so that
+    # a time_start in the future cannot open a window either).
+    within_window = hold_off >= 0 and now - time_start <= hold_off
     new = documents.copy_json(session)
     if within_window:
         if current_tag == tag:

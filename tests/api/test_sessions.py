@@ -159,6 +159,30 @@ def test_start_hold_off_out_of_sync_and_end(api, clock):
     assert result.json == {"result": "success", "session_tag": 2}
 
 
+@pytest.mark.parametrize("hold_off", [-1, -(2 ** 63)])
+def test_a_negative_hold_off_is_no_window(api, clock, hold_off):
+    """Upstream accepts any integer; a negative one means that only the
+    first start of a round bumps the tag and succeeds."""
+    created = api.post("/sessions", {"schedule": {}, "hold_off": hold_off})
+    assert created.status_code == 201, created.json
+    session_id = created.json["session_id"]
+    assert api.get("/sessions/" + session_id).json["hold_off"] == hold_off
+    job_a, job_b = api.job(), api.job()
+    for job_id in (job_a, job_b):
+        api.put("/sessions/%s/jobs/%s" % (session_id, job_id))
+    result = _action(api, session_id, "start", job_id=job_a, current_tag=0)
+    assert result.json == {"result": "success", "session_tag": 1}
+    # The same second, the old tag: no window to join, so out of sync.
+    result = _action(api, session_id, "start", job_id=job_b, current_tag=0)
+    assert result.json == {"result": "out-of-sync", "session_tag": 1}
+    # The current tag is never held off: it starts the next round.
+    result = _action(api, session_id, "start", job_id=job_b, current_tag=1)
+    assert result.json == {"result": "success", "session_tag": 2}
+    patched = api.patch("/sessions/" + session_id, {"hold_off": -30})
+    assert patched.status_code == 200, patched.json
+    assert api.get("/sessions/" + session_id).json["hold_off"] == -30
+
+
 def test_start_errors(api):
     session_id = api.session()
     job_id = api.job()

@@ -45,6 +45,15 @@ def test_start(tag, elapsed, current, expected, new_tag):
         assert (new["time_start"], new["status"]) == (NOW, "running")
 
 
+@pytest.mark.parametrize("elapsed", [0, 5, -5, 1000])
+@pytest.mark.parametrize("hold_off", [-1, -3600])
+def test_a_negative_hold_off_never_opens_a_window(elapsed, hold_off):
+    """Not even when time_start lies ahead of the clock (elapsed < 0)."""
+    doc = session(tag=3, time_start=NOW - elapsed, hold_off=hold_off)
+    assert sessions.start(doc, "a", 3, NOW)[0] == "success"
+    assert sessions.start(doc, "a", 2, NOW) == ("out-of-sync", None)
+
+
 def test_first_start_ever_is_outside_the_window():
     result, new = sessions.start(session(tag=0, time_start=-1), "a", 0, NOW)
     assert result == "success" and new["session_tag"] == 1
