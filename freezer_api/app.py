@@ -3,6 +3,7 @@
 import logging
 import re
 import time
+import urllib.parse
 import uuid
 
 import falcon
@@ -23,6 +24,27 @@ from freezer_api.api import versions
 LOG = logging.getLogger(__name__)
 PUBLIC_PATHS = ("/", "/healthcheck")
 _SLASHES = re.compile(r"//+")
+
+
+def _route_path(environ, raw, path):
+    """PATH_INFO to route on: ``path`` (the server's PATH_INFO, decoded,
+    so an encoded slash already split its segment in two) or, when the
+    raw request target ``raw`` holds an encoded slash, that target decoded
+    segment by segment, each "/" inside a segment kept in it as
+    resources.ENCODED_SLASH."""
+    if "%2f" not in raw.lower():
+        return path
+    target = raw.split("?", 1)[0]
+    if "://" in target:  # absolute form: http://host/path
+        target = urllib.parse.urlsplit(target).path
+    segments = [urllib.parse.unquote_to_bytes(segment).decode("latin-1")
+                .replace("/", resources.ENCODED_SLASH)
+                for segment in target.split("/")]
+    rebuilt = "/".join(segments)
+    script_name = environ.get("SCRIPT_NAME", "")
+    if script_name and rebuilt.startswith(script_name):
+        rebuilt = rebuilt[len(script_name):]
+    return rebuilt or "/"
 
 
 def _clock():
@@ -90,6 +112,11 @@ def create_app(conf, storage=None, clock=None, new_id=None):
 
     def dispatch(environ, start_response):
         path = environ.get("PATH_INFO") or "/"
+        # The raw request target: gunicorn's RAW_URI, or REQUEST_URI
+        # (freezer_api.worker's waitress, uWSGI, mod_wsgi).
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        if raw and "%" in raw:
+            path = environ["PATH_INFO"] = _route_path(environ, raw, path)
         if "//" in path:
             path = environ["PATH_INFO"] = _SLASHES.sub("/", path)
         if path.rstrip("/") in ("", "/healthcheck"):

@@ -17,6 +17,10 @@ from freezer_api.domain import kinds
 # control characters such as NUL, which PostgreSQL refuses) is never
 # looked up.
 PATH_ID = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+# What an encoded slash (%2F) inside a path segment is in the path the
+# routes see (freezer_api.app): a character PATH_ID refuses, so that the
+# segment stays one id, which cannot exist, instead of becoming two.
+ENCODED_SLASH = "\x00"
 
 
 class CheckPathIds:
@@ -31,7 +35,8 @@ class CheckPathIds:
             value = params.get(name)
             if value is None or PATH_ID.fullmatch(value):
                 continue
-            shown = repr(value[:64] + ("..." if len(value) > 64 else ""))
+            shown = repr(value[:64].replace(ENCODED_SLASH, "/") +
+                         ("..." if len(value) > 64 else ""))
             if name == "doc_id" and req.method == "POST" and \
                     isinstance(resource, EditableItem):
                 raise exceptions.InvalidInput(

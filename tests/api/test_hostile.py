@@ -184,6 +184,41 @@ def test_path_ids_that_cannot_exist_are_404_without_echoing_them(api):
     assert len(api.get("/jobs").json["jobs"]) == 1
 
 
+@pytest.mark.parametrize("slash", ["%2F", "%2f"])
+def test_an_encoded_slash_is_part_of_the_id_never_a_separator(api, slash):
+    """DELETE /sessions/S%2Fjobs%2FJ names the session "S/jobs/J", which
+    cannot exist: it must not remove job J from session S."""
+    session_id, job_id = api.session(), api.job()
+    assert api.put("/sessions/%s/jobs/%s" % (session_id, job_id)) \
+        .status_code == 204
+    joined = slash.join((session_id, "jobs", job_id))
+    for method, path in (("DELETE", "/sessions/" + joined),
+                         ("GET", "/sessions/" + joined),
+                         ("DELETE", "/jobs/%s%s" % (job_id, slash)),
+                         ("GET", "/jobs/%s%sevent" % (job_id, slash)),
+                         ("PATCH", "/sessions/%s%saction" % (
+                             session_id, slash))):
+        body = {"description": "x"} if method == "PATCH" else None
+        error = _is_error(api.request(method, path, body), 404)
+        # The id named is the whole segment, its slash shown decoded.
+        assert "/" in error["description"], error
+    # Creating under such an id is refused, not stored under another, and
+    # an action sent that way is such a create.
+    _is_error(api.post("/sessions/a%sb" % slash, {"schedule": {}}), 400)
+    _is_error(api.post("/sessions/%s%saction" % (session_id, slash), {
+        "start": {"job_id": job_id, "current_tag": 0}}), 400)
+    _is_error(api.post("/jobs/%s%sx" % (job_id, slash), {
+        "client_id": "c", "job_actions": []}), 400)
+    # Nothing changed: the job is still in the session, both still there.
+    session = api.get("/sessions/" + session_id).json
+    assert list(session["jobs"]) == [job_id]
+    assert api.get("/jobs/" + job_id).json["session_id"] == session_id
+    assert len(api.get("/sessions").json["sessions"]) == 1
+    # Other encoded characters are decoded as before.
+    assert api.get("/jobs/" + job_id.replace(job_id[0], "%%%02X" % ord(
+        job_id[0]), 1)).status_code == 200
+
+
 def test_string_array_and_term_limits(api):
     client_id = api.client_id()
     _is_error(api.post("/jobs", {
