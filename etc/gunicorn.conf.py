@@ -20,8 +20,14 @@ bind = os.environ.get("FREEZER_API_BIND", "127.0.0.1:9090")
 # Processes, each with its own application and database pool (the
 # application is built after the fork: no preload_app).
 workers = int(os.environ.get("FREEZER_API_WORKERS", "2"))
-worker_class = "sync"
-timeout = 60
+# freezer-api's worker: gunicorn's processes with non-blocking connection
+# handling, so slow or stalled clients hold no thread (freezer_api/worker.py;
+# [api] client_timeout and max_body_size come from freezer-api.conf).
+worker_class = "freezer_api.worker.Worker"
+threads = int(os.environ.get("FREEZER_API_THREADS", "4"))
+worker_connections = 1000  # open connections per worker, at most
+keepalive = 30  # seconds an idle kept-alive connection stays open
+timeout = 60  # a request running longer restarts its worker
 graceful_timeout = 10
 proc_name = "freezer-api"
 
@@ -39,13 +45,3 @@ control_socket_disable = True
 # enable_proxy_headers_parsing = true.
 forwarded_allow_ips = os.environ.get("FREEZER_API_PROXIES", "127.0.0.1")
 
-
-def on_starting(server):
-    """Requests gunicorn itself refuses (a request line over its limit, a
-    control character in a header...) get the service's JSON error, as
-    under the freezer-api command, not gunicorn's HTML page."""
-    from gunicorn import util
-
-    from freezer_api.api import errors
-
-    util.write_error = errors.write_protocol_error

@@ -144,5 +144,6 @@ def create_app(conf, storage=None, clock=None, new_id=None):
         return with_proxy(environ, start_response)
 
     application.storage = storage  # for tools that need the driver
+    application.conf = conf  # for the server: freezer_api.worker
     application.falcon_app = app  # for introspection (routes, OpenAPI)
     return application

@@ -74,22 +74,10 @@ def serialize_error(req, resp, exc):
 
 
 def error_body(title, description):
-    """The bytes of a JSON error answered outside Falcon (by the server's
-    hooks or a WSGI wrapper), the same shape as every other one."""
+    """The bytes of a JSON error answered outside Falcon (by the server,
+    freezer_api.worker, or a WSGI wrapper), the same shape as every other
+    one."""
     return json.dumps({"title": title, "description": description}).encode()
-
-
-def write_protocol_error(sock, status_int, reason, mesg):
-    """Stands in for ``gunicorn.util.write_error``: the answer to a request
-    gunicorn refuses before the application sees it (a request line over
-    limit_request_line, a control character in a header...) is the same
-    JSON error as every other one, not gunicorn's HTML page."""
-    from gunicorn import util
-    body = error_body(reason, mesg)
-    head = ("HTTP/1.1 %d %s\r\nConnection: close\r\n"
-            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-            % (status_int, reason, len(body)))
-    util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 def install(app):

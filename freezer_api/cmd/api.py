@@ -1,13 +1,12 @@
-"""``freezer-api --config-file FILE``: the production server (gunicorn)."""
+"""``freezer-api --config-file FILE``: the production server (gunicorn's
+master, freezer_api.worker's non-blocking workers)."""
 
 import sys
 
 from gunicorn.app import base as gunicorn_base
-from gunicorn import util as gunicorn_util
 from oslo_log import log as oslo_log
 
 from freezer_api import app as app_module
-from freezer_api.api import errors
 from freezer_api import config
 from freezer_api import storage as storage_module
 
@@ -24,10 +23,12 @@ class Server(gunicorn_base.BaseApplication):
 
     def load_config(self):
         conf = self.conf
-        # Requests gunicorn itself refuses get a JSON error too.
-        gunicorn_util.write_error = errors.write_protocol_error
         self.cfg.set("bind", "%s:%d" % (conf.bind_host, conf.bind_port))
         self.cfg.set("workers", conf.api.workers)
+        self.cfg.set("worker_class", "freezer_api.worker.Worker")
+        self.cfg.set("threads", conf.api.threads)
+        self.cfg.set("worker_connections", conf.api.max_connections)
+        self.cfg.set("keepalive", conf.api.keepalive_timeout)
         self.cfg.set("timeout", conf.api.worker_timeout)
         self.cfg.set("graceful_timeout", 10)
         self.cfg.set("proc_name", "freezer-api")

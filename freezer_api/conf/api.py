@@ -29,8 +29,25 @@ API_OPTS = [
     cfg.IntOpt("workers", default=2, min=1,
                help="Number of gunicorn worker processes started by the "
                     "freezer-api command."),
+    cfg.IntOpt("threads", default=4, min=1,
+               help="Threads per worker process that run requests. One "
+                    "more thread per worker reads and writes every "
+                    "connection without blocking, so slow clients hold "
+                    "no thread."),
     cfg.IntOpt("worker_timeout", default=60, min=1,
-               help="Seconds a gunicorn worker may spend on one request."),
+               help="Seconds one request may run; a worker with a request "
+                    "running longer is restarted."),
+    cfg.IntOpt("client_timeout", default=15, min=1,
+               help="Seconds a client has to send a whole request (request "
+                    "line, headers and body) from its first byte. Past "
+                    "that it is answered 408 and its connection closed: a "
+                    "slow or stalled client cannot hold the server."),
+    cfg.IntOpt("keepalive_timeout", default=30, min=1,
+               help="Seconds an idle kept-alive connection stays open."),
+    cfg.IntOpt("max_connections", default=1000, min=1,
+               help="Open connections per worker process, at most; past "
+                    "that the worker stops accepting until some close. "
+                    "Keep it under the process's open-file limit."),
     cfg.IntOpt("default_limit", default=10, min=1,
                help="Page size of list requests that give no limit."),
     cfg.IntOpt("max_limit", default=1000, min=1,

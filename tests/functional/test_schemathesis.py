@@ -187,19 +187,21 @@ def test_generated_requests_conform_to_the_document(live, version,
         len(failures), "\n\n".join(failures[:20]))
 
 
-def test_what_gunicorn_refuses_is_a_json_error_too(live):
-    """Requests refused before the application sees them (gunicorn's own
-    checks) get the same JSON error body, and a chunked body (no
-    Content-Length) is read."""
+def test_what_the_server_refuses_is_a_json_error_too(live):
+    """Requests refused before the application sees them (the worker's
+    own checks: a request line and headers over 64 KiB, a control
+    character in a header) get the same JSON error body, a long id is the
+    application's 404, and a chunked body (no Content-Length) is read."""
     base = live.base_url + "/v2/" + PROJECT
     refused = [
-        requests.get(base + "/jobs/" + "a" * 5000, headers=HEADERS),
+        requests.get(base + "/jobs/" + "a" * 70000, headers=HEADERS),
         requests.get(base + "/jobs", headers=dict(HEADERS, **{
             "If-Match": "1\x1b"})),
         requests.get(base + "/jobs", headers=dict(HEADERS, **{
-            "X-Big": "x" * 9000})),
+            "X-Big": "x" * 70000})),
+        requests.get(base + "/jobs/" + "a" * 5000, headers=HEADERS),
     ]
-    assert [r.status_code for r in refused] == [414, 400, 431]
+    assert [r.status_code for r in refused] == [431, 400, 431, 404]
     for result in refused:
         assert result.headers["Content-Type"] == "application/json"
         assert set(result.json()) == {"title", "description"}
