@@ -7,7 +7,7 @@ VENV := .venv
 PORT ?= 9090
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test venv unit openapi opensearch opensearch-stop elasticsearch elasticsearch-stop clean help samples bench
+.PHONY: run test venv unit openapi opensearch opensearch-stop elasticsearch elasticsearch-stop clean help samples bench bench-servers
 
 help:
 	@echo "make run     serve the API on 127.0.0.1:$(PORT) (embedded SQLite, noauth)"
@@ -17,6 +17,7 @@ help:
 	@echo "make samples regenerate etc/freezer/*.sample and doc/configuration.rst"
 	@echo "make openapi regenerate api-ref/openapi.yaml from the code"
 	@echo "make bench   measure against the bare-Falcon ceiling (BENCH_SIZES=100,1000 to shrink)"
+	@echo "make bench-servers  gunicorn sync workers vs freezer_api.worker, side by side"
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "python3 is required" >&2; exit 1; }
@@ -54,6 +55,11 @@ bench: venv
 	@$(VENV)/bin/python -c "import matplotlib" 2>/dev/null || \
 	  $(VENV)/bin/pip install -q -e ".[bench]"
 	$(VENV)/bin/python -m benchmarks.run
+
+# The server model side by side: this service and the ceiling on gunicorn's
+# sync workers and on freezer_api.worker (benchmarks/server_models.py).
+bench-servers: venv
+	$(VENV)/bin/python -m benchmarks.server_models
 
 opensearch:
 	@tools/testenv/opensearch.sh start

@@ -90,23 +90,35 @@ class Server:
             self.proc.wait()
 
 
-def gunicorn_command(app, workers=2, venv_bin=BIN):
-    """gunicorn with the settings ``freezer-api`` uses (sync workers,
-    access log on stdout)."""
+# gunicorn's worker classes a benchmark compares: its own sync workers (the
+# server before freezer_api.worker), and freezer_api.worker (what the
+# freezer-api command runs: 4 threads per worker).
+WORKER_CLASSES = {"sync": ["--worker-class", "sync"],
+                  "worker": ["--worker-class", "freezer_api.worker.Worker",
+                             "--threads", "4", "--keep-alive", "30"]}
+
+
+def gunicorn_command(app, workers=2, venv_bin=BIN, worker_class=None):
+    """gunicorn with an access log on stdout (``worker_class``: a key of
+    WORKER_CLASSES; None: gunicorn's default, sync)."""
     return [os.path.join(venv_bin, "gunicorn"), "--workers", str(workers),
             "--bind", "127.0.0.1:{port}", "--access-logfile", "-",
-            "--timeout", "60", app]
+            "--timeout", "60", *WORKER_CLASSES.get(worker_class, []), app]
 
 
-def ceiling_server():
-    return Server("ceiling", gunicorn_command("benchmarks.ceiling:app"),
-                  os.path.join(WORK, "ceiling"))
+def ceiling_server(worker_class=None):
+    name = "ceiling" + ("/" + worker_class if worker_class else "")
+    return Server(name, gunicorn_command("benchmarks.ceiling:app",
+                                         worker_class=worker_class),
+                  os.path.join(WORK, name.replace("/", "-")))
 
 
-def service_server(backend, options, workers=2):
+def service_server(backend, options, workers=2, worker_class=None):
     """``freezer-api --config-file`` on ``backend`` (options: the config
-    file's sections)."""
-    directory = os.path.join(WORK, "service-" + backend)
+    file's sections); with ``worker_class``, gunicorn of that class
+    serving freezer_api.wsgi:application with the same file instead."""
+    directory = os.path.join(WORK, "service-" + backend + (
+        "-" + worker_class if worker_class else ""))
     os.makedirs(directory, exist_ok=True)
     sections = {"DEFAULT": {"bind_host": "127.0.0.1",
                             "bind_port": "{port}",
@@ -123,6 +135,11 @@ def service_server(backend, options, workers=2):
         conf.write(text.replace("{port}", str(server.port)))
     server.command = [os.path.join(BIN, "freezer-api"), "--config-file",
                       path]
+    if worker_class:
+        server.name += "/" + worker_class
+        server.command = gunicorn_command("freezer_api.wsgi:application",
+                                          workers, worker_class=worker_class)
+        server.env = {"FREEZER_API_CONFIG": path}
     return server
 
 
