@@ -14,6 +14,7 @@ import os
 import pathlib
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import sysconfig
@@ -174,10 +175,32 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_http_auth_and_index_reach_the_engine(tmp_path):
+def _self_signed(tmp_path):
+    """(certificate, key) for 127.0.0.1, made with openssl."""
+    cert, key = tmp_path / "engine.pem", tmp_path / "engine.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_http_auth_and_index_reach_the_engine(tmp_path, tls):
     """devstack's secured engine: ``http_auth`` is sent as basic
-    authentication and ``index`` names the indices, on a real socket."""
+    authentication, ``index`` names the indices and ``use_ssl`` reaches a
+    host given without a scheme over TLS (verified with ``ca_certs``),
+    on a real socket."""
+    _Recorder.seen = []
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    extra = ""
+    if tls:
+        cert, key = _self_signed(tmp_path)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        extra = "use_ssl = true\nverify_certs = true\nca_certs = %s\n" % cert
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -185,7 +208,7 @@ def test_http_auth_and_index_reach_the_engine(tmp_path):
         path.write_text(
             "[storage]\ndriver = elasticsearch\nauto_upgrade = false\n\n"
             "[elasticsearch]\nhosts = 127.0.0.1:%d\nindex = devstack\n"
-            "http_auth = freezer:sëcret\n" % httpd.server_port)
+            "http_auth = freezer:sëcret\n%s" % (httpd.server_port, extra))
         driver = es_driver.ElasticsearchDriver(
             config.parse(config_files=[str(path)]))
         try:

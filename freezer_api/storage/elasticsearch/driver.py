@@ -401,7 +401,10 @@ class ElasticsearchDriver(base.StorageDriver):
             kwargs["ca_certs"] = es.ca_certs
         credentials = es_conf.credentials(es)
         if credentials:
-            kwargs["http_auth"] = credentials
+            # A header rather than http_auth, so that https hosts (urllib3)
+            # get the UTF-8 encoding the lean connection sends too.
+            kwargs["headers"] = {"authorization": connection.
+                                 basic_authorization(credentials)}
         try:
             return opensearchpy.OpenSearch(**kwargs)
         except (os_exc.ImproperlyConfigured, ValueError) as exc:
