@@ -305,9 +305,18 @@ SERVED = {
     "gunicorn-cmd-wsgi": lambda port: [
         os.path.join(BIN, "gunicorn"), "-b", "127.0.0.1:%d" % port, "-w",
         "1", "--no-control-socket", "freezer_api.cmd.wsgi:application"],
-    # devstack's and upstream's etc/freezer/uwsgi.conf, its socket set as
-    # devstack's iniset does.
-    "uwsgi-etc-freezer-uwsgi-conf": None,
+    # etc/freezer/uwsgi.conf, its socket set as this repository's
+    # devstack plugin sets it, and as upstream's plugin sets it (uWSGI's
+    # HTTP router, a unix socket and more).
+    "uwsgi-etc-freezer-uwsgi-conf": ["http-socket = 127.0.0.1:{port}"],
+    "uwsgi-etc-freezer-uwsgi-conf-upstream-devstack": [
+        "http = 127.0.0.1:{port}", "processes = 2", "threads = 2",
+        "wsgi = freezer_api.wsgi:application",
+        "add-header = Connection: close", "master = true",
+        "socket = {tmp}/freezer-api-wsgi.socket", "chmod-socket = 666",
+        "lazy-apps = true", "enable-threads = true",
+        "exit-on-reload = true", "die-on-term = true",
+        "thunder-lock = true"],
 }
 
 
@@ -325,12 +334,16 @@ def test_wsgi_entry_points_find_freezer_conf(name, tmp_path):
                  "connection = sqlite:///%s\n" % second)
     env = _env_without_config(tmp_path)
     env["VIRTUAL_ENV"] = sys.prefix
-    if SERVED[name] is None:
+    if isinstance(SERVED[name], list):
         text = pathlib.Path(ROOT, "etc", "freezer", "uwsgi.conf").read_text()
-        assert "\nhttp-socket = 127.0.0.1:9090\n" in text
+        for line in SERVED[name]:  # as iniset: replace the key, or add it
+            line = line.format(port=port, tmp=tmp_path)
+            key = line.split(" = ", 1)[0]
+            kept = [old for old in text.splitlines()
+                    if not old.startswith(key + " = ")]
+            text = "\n".join(kept + [line]) + "\n"
         conf = tmp_path / "uwsgi.conf"
-        conf.write_text(text.replace("\nhttp-socket = 127.0.0.1:9090\n",
-                                     "\nhttp-socket = 127.0.0.1:%d\n" % port))
+        conf.write_text(text)
         argv = [os.path.join(BIN, "uwsgi"), "--ini", str(conf)]
     else:
         argv = SERVED[name](port)
