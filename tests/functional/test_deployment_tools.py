@@ -305,6 +305,13 @@ SERVED = {
     "gunicorn-cmd-wsgi": lambda port: [
         os.path.join(BIN, "gunicorn"), "-b", "127.0.0.1:%d" % port, "-w",
         "1", "--no-control-socket", "freezer_api.cmd.wsgi:application"],
+    # openstack-ansible's uwsgi (ansible-role-uwsgi's template).
+    "uwsgi-openstack-ansible": lambda port: [
+        os.path.join(BIN, "uwsgi"), "--wsgi",
+        "freezer_api.wsgi:application", "--virtualenv", sys.prefix,
+        "--http-socket", "127.0.0.1:%d" % port, "--master", "--lazy-apps",
+        "--need-app", "--http-raw-body", "--http-auto-chunked",
+        "--processes", "1", "--threads", "1", "--die-on-term"],
     # etc/freezer/uwsgi.conf, its socket set as this repository's
     # devstack plugin sets it, and as upstream's plugin sets it (uWSGI's
     # HTTP router, a unix socket and more).
