@@ -224,7 +224,7 @@ def test_http_auth_and_index_reach_the_engine(tmp_path, tls):
         "freezer:sëcret".encode()).decode()
 
 
-# -- policy ---------------------------------------------------------------------
+# -- policy -------------------------------------------------------------------
 @pytest.mark.parametrize("rule, allowed", [
     ("rule:admin_or_owner_or_service", True),
     ("rule:admin_or_reader_or_service", True),
@@ -251,7 +251,7 @@ def test_policy_files_may_name_upstream_base_rules(tmp_path, rule, allowed):
         (201, 200) if allowed else (403, 403)), created.text
 
 
-# -- health check ---------------------------------------------------------------
+# -- health check -------------------------------------------------------------
 def test_healthcheck_can_leave_storage_out(tmp_path):
     """openstack-helm probes liveness and readiness with GET /healthcheck:
     with ``check_storage = false`` a database outage (here a PostgreSQL
@@ -271,7 +271,7 @@ def test_healthcheck_can_leave_storage_out(tmp_path):
     assert answers == {True: (503, 503), False: (200, 503)}
 
 
-# -- WSGI servers, the upstream module paths and file names ------------------------
+# -- WSGI servers, the upstream module paths and file names -------------------
 def _serve(argv, env, tmp):
     """Start ``argv`` (a server); return (process, log path)."""
     log_path = tmp / "server.log"
@@ -473,7 +473,7 @@ def test_systemd_unit_verifies(tmp_path):
     assert "KillMode" in broken.stderr or "kill mode" in broken.stderr
 
 
-# -- devstack -------------------------------------------------------------------
+# -- devstack -----------------------------------------------------------------
 DEVSTACK_STUBS = r"""
 # The devstack functions the plugin calls, recording each call in
 # $CALLS; iniset writes for real, run_process really starts the command.
