@@ -95,7 +95,8 @@ def create_app(conf, storage=None, clock=None, new_id=None):
 
     app.add_route("/", versions.Versions(enabled))
     app.add_route("/healthcheck", versions.Healthcheck(
-        storage, conf.healthcheck.disable_by_file_path))
+        storage, conf.healthcheck.disable_by_file_path,
+        conf.healthcheck.check_storage))
     for version in enabled:
         home = versions.HomeDocument(routes.PREFIXES[version])
         app.add_route("/" + version, home)

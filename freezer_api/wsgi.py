@@ -1,14 +1,27 @@
 """``freezer_api.wsgi:application`` for gunicorn, uwsgi and mod_wsgi.
 
-The configuration comes from the file named by ``FREEZER_API_CONFIG``, or
-``/etc/freezer/freezer-api.conf`` when that exists; the host server's own
-command line is never parsed.
+The configuration comes from the file named by ``FREEZER_API_CONFIG``;
+without it, from the files oslo.config finds for the CLI tools too:
+``freezer.conf`` (the name kolla, openstack-helm and puppet write) and
+then ``freezer-api.conf`` (read last, so it wins), each looked for in
+``~/.freezer``, ``~``, ``/etc/freezer`` and ``/etc``. The host server's
+own command line is never parsed.
 """
 
 import os
 import sys
 
 DEFAULT_CONFIG = "/etc/freezer/freezer-api.conf"
+
+
+def config_files(environ):
+    """The configuration files the application reads (see above)."""
+    from oslo_config import cfg
+
+    path = environ.get("FREEZER_API_CONFIG")
+    if path:
+        return [path]
+    return cfg.find_config_files(project="freezer", prog="freezer-api")
 
 
 def init_application(environ=None):
@@ -18,10 +31,7 @@ def init_application(environ=None):
     from freezer_api import config
 
     environ = os.environ if environ is None else environ
-    path = environ.get("FREEZER_API_CONFIG")
-    files = [path] if path else (
-        [DEFAULT_CONFIG] if os.path.exists(DEFAULT_CONFIG) else [])
-    conf = config.parse(args=[], config_files=files)
+    conf = config.parse(args=[], config_files=config_files(environ))
     oslo_log.setup(conf, "freezer-api")
     application = app.create_app(conf)
     # With debug = true, every option (those of keystonemiddleware too,

@@ -30,15 +30,19 @@ class Versions:
 
 
 class Healthcheck:
-    """``{"status": "OK"}`` while storage answers (its outage is a 503);
-    ``503 {"status": "DISABLED BY FILE"}`` while the operator's drain file
-    (``[healthcheck] disable_by_file_path``) exists."""
+    """``{"status": "OK"}`` while storage answers (its outage is a 503;
+    not asked when ``check_storage`` is false: ``[healthcheck]
+    check_storage``); ``503 {"status": "DISABLED BY FILE"}`` while the
+    operator's drain file (``[healthcheck] disable_by_file_path``)
+    exists."""
 
     public = True
 
-    def __init__(self, storage, disable_by_file_path=None):
+    def __init__(self, storage, disable_by_file_path=None,
+                 check_storage=True):
         self.storage = storage
         self.disable_by_file_path = disable_by_file_path
+        self.check_storage = check_storage
 
     def on_get(self, req, resp):
         if self.disable_by_file_path and \
@@ -46,7 +50,8 @@ class Healthcheck:
             resp.status = falcon.HTTP_503
             resp.media = {"status": "DISABLED BY FILE"}
             return
-        self.storage.healthcheck()
+        if self.check_storage:
+            self.storage.healthcheck()
         resp.media = {"status": "OK"}
 
     on_head = on_get

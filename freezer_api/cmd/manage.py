@@ -3,6 +3,7 @@
 ::
 
     freezer-manage [--config-file FILE] db sync|upgrade|version
+    freezer-manage [--config-file FILE] db update|update-settings|show
     freezer-manage [--config-file FILE] export [--output FILE]
     freezer-manage [--config-file FILE] import [--input FILE]
     freezer-manage migrate --from CONFIG-FILE|URL --to CONFIG-FILE|URL
@@ -61,6 +62,31 @@ def db_version(args, out):
         driver.close()
     print(version or "none (run 'freezer-manage db sync')", file=out)
     return OK
+
+
+def db_show(args, out):
+    """Upstream's ``db show`` (devstack runs it): the driver, the schema
+    revision and whether it is the code's."""
+    driver = _driver(_service_conf(args))
+    try:
+        version = getattr(driver, "schema_version", lambda: "n/a")()
+        status = getattr(driver, "schema_status", None)
+        at_head, details = status() if status else (True, "")
+    finally:
+        driver.close()
+    print("driver: %s" % driver.name, file=out)
+    print("schema: %s" % (version or "none"), file=out)
+    if details:
+        print(details, file=out)
+    return OK if at_head else FAILED
+
+
+# Upstream's names ('db update' in kolla's bootstrap and devstack, 'db
+# update-settings') do what 'db sync' does: create or migrate the schema
+# and apply the index settings.
+DB_ACTIONS = {"sync": db_sync, "upgrade": db_sync, "update": db_sync,
+              "update-settings": db_sync, "version": db_version,
+              "show": db_show}
 
 
 # -- backends ---------------------------------------------------------------
@@ -244,9 +270,12 @@ def _parser():
 
     db = command("db", None, "the schema of the storage backend "
                  "(tables, or search-engine indices)")
-    db.add_argument("action", choices=["sync", "upgrade", "version"],
-                    help="sync/upgrade: create or migrate the schema; "
-                         "version: print its revision")
+    db.add_argument("action", choices=sorted(DB_ACTIONS),
+                    help="sync (also upgrade, update, update-settings): "
+                         "create or migrate the schema; version: print "
+                         "its revision; show: the driver, the revision "
+                         "and whether it is current (exit status 1 if "
+                         "not)")
 
     sub = command("export", export, "write every document of every "
                   "tenant as JSON lines")
@@ -283,8 +312,7 @@ def main(argv=None, out=None):
     args.config_file = args.config_file + getattr(args, "sub_config_file",
                                                   [])
     if args.command == "db":
-        args.handler = {"sync": db_sync, "upgrade": db_sync,
-                        "version": db_version}[args.action]
+        args.handler = DB_ACTIONS[args.action]
     try:
         return args.handler(args, out)
     except UsageError as exc:

@@ -1,4 +1,5 @@
-"""[DEFAULT] server options, [api] request limits and [healthcheck]."""
+"""[DEFAULT] server options, [api] request limits, [healthcheck], and
+upstream's [paste_deploy] (accepted, not used)."""
 
 from oslo_config import cfg
 
@@ -69,6 +70,28 @@ HEALTHCHECK_OPTS = [
              "balancer's pool before maintenance, remove it to put the "
              "server back. Upstream's oslo.middleware healthcheck used the "
              "same file. Empty: never disabled."),
+    cfg.BoolOpt(
+        "check_storage", default=True,
+        help="Whether GET /healthcheck asks storage (503 while the "
+             "database or search engine cannot be reached). Set it to "
+             "false where one probe serves as liveness check, such as "
+             "openstack-helm's (liveness and readiness both GET "
+             "/healthcheck): a storage outage then does not make every "
+             "API pod restart, and requests answer 503 until storage is "
+             "back. The drain file above applies either way."),
+]
+
+PASTE_GROUP = "paste_deploy"
+PASTE_OPTS = [
+    cfg.StrOpt(
+        "config_file", deprecated_for_removal=True,
+        deprecated_reason="The middleware pipeline is built in (request "
+                          "id, proxy headers, CORS, auth_token) and "
+                          "configured in this file: a paste file, such as "
+                          "the etc/freezer/freezer-paste.ini installed for "
+                          "upstream's deployment tools, is not read.",
+        help="Ignored; accepted so that upstream's configuration files "
+             "load."),
 ]
 
 
@@ -76,8 +99,10 @@ def register_opts(conf):
     conf.register_opts(DEFAULT_OPTS)
     conf.register_opts(API_OPTS, group=API_GROUP)
     conf.register_opts(HEALTHCHECK_OPTS, group=HEALTHCHECK_GROUP)
+    conf.register_opts(PASTE_OPTS, group=PASTE_GROUP)
 
 
 def list_opts():
     return [("DEFAULT", DEFAULT_OPTS), (API_GROUP, API_OPTS),
-            (HEALTHCHECK_GROUP, HEALTHCHECK_OPTS)]
+            (HEALTHCHECK_GROUP, HEALTHCHECK_OPTS),
+            (PASTE_GROUP, PASTE_OPTS)]

@@ -4,6 +4,14 @@
 from oslo_config import cfg
 
 GROUP = "elasticsearch"
+
+
+def _upstream(name):
+    """Upstream freezer-api's name of an option: still read, with
+    oslo.config's deprecation warning naming the new one."""
+    return [cfg.DeprecatedOpt(name, group=GROUP)]
+
+
 OPTS = [
     cfg.ListOpt(
         "hosts", default=["http://127.0.0.1:9200"],
@@ -13,6 +21,7 @@ OPTS = [
     cfg.StrOpt(
         "index_prefix", default="freezer",
         regex=r"^[a-z0-9][a-z0-9_.-]{0,200}$",
+        deprecated_opts=_upstream("index"),
         help="Start of every index and alias name: documents of kind K "
              "live in the index <prefix>-K-v1, reached through the alias "
              "<prefix>-K. Lower case letters, digits, '_', '.' and '-'."),
@@ -51,9 +60,44 @@ OPTS = [
         help="Seconds to wait for one answer of the engine."),
     cfg.IntOpt(
         "max_retries", default=3, min=0,
+        deprecated_opts=_upstream("retries"),
         help="How many other hosts a request is tried on when a host "
              "cannot be reached. Timeouts are not retried."),
+    # Upstream's options that have no one-to-one new name.
+    cfg.StrOpt(
+        "http_auth", secret=True, deprecated_for_removal=True,
+        deprecated_reason="Upstream freezer-api's form: set username and "
+                          "password instead.",
+        help="'user:password' of HTTP basic authentication, as upstream "
+             "freezer-api took it; used when username is unset."),
+    cfg.BoolOpt(
+        "use_ssl", default=False, deprecated_for_removal=True,
+        deprecated_reason="Upstream freezer-api's switch: give hosts as "
+                          "https:// URLs instead.",
+        help="Reach the hosts given without a scheme (host:port) over "
+             "https, as upstream freezer-api did; hosts given as URLs "
+             "keep their scheme."),
 ]
+
+
+def hosts(group):
+    """``hosts`` of ``group`` (the parsed ``[elasticsearch]``) as URLs: a
+    host without a scheme gets https:// when upstream's ``use_ssl`` is
+    on, http:// otherwise."""
+    scheme = "https://" if group.use_ssl else "http://"
+    return [host if "://" in host else scheme + host
+            for host in (h.strip() for h in group.hosts) if host]
+
+
+def credentials(group):
+    """(user, password) of HTTP basic authentication, or None: username
+    and password, else upstream's ``http_auth`` ('user:password')."""
+    if group.username:
+        return group.username, group.password or ""
+    if group.http_auth:
+        user, _, password = group.http_auth.partition(":")
+        return user, password
+    return None
 
 
 def register_opts(conf):

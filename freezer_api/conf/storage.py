@@ -17,6 +17,13 @@ OPTS = [
              "elasticsearch driver creates missing indices on first use; "
              "run 'freezer-manage db sync' for the others. False: the "
              "elasticsearch driver never creates indices itself."),
+    cfg.StrOpt(
+        "backend", deprecated_for_removal=True,
+        deprecated_reason="Upstream freezer-api's companion of driver "
+                          "(kolla, openstack-ansible and openstack-helm "
+                          "write it): not used, driver alone chooses.",
+        help="Ignored; accepted so that upstream's configuration files "
+             "load."),
 ]
 
 

@@ -19,11 +19,20 @@ BASE = [
                        description="May write the documents of its scope."),
     policy.RuleDefault("admin_or_service", "role:admin or role:service",
                        description="Administrators and service users."),
-    # Upstream's base rule, which operators' policy files may name.
+    # Upstream's base rules, which operators' policy files may name (a
+    # rule naming a missing one would deny without an error).
     policy.RuleDefault("admin_or_owner",
                        "is_admin:True or project_id:%(project_id)s",
                        description="Administrators, and callers acting in "
                                    "their own project."),
+    policy.RuleDefault("admin_or_owner_or_service",
+                       "rule:admin_or_owner or role:service",
+                       description="admin_or_owner, and service users."),
+    policy.RuleDefault("admin_or_reader_or_service",
+                       "rule:admin_or_owner or rule:project_reader or "
+                       "role:service",
+                       description="admin_or_owner, readers, and service "
+                                   "users (upstream's read rule)."),
 ]
 
 _V1 = "/v1"

@@ -37,6 +37,15 @@ _RECV_SIZE = 65536
 _NO_BODY_STATUSES = (204, 304)
 
 
+def basic_authorization(credentials):
+    """The Authorization header's value for ``credentials`` ((user,
+    password) or 'user:password'): RFC 7617 in UTF-8, as the engines
+    decode it (urllib3 would encode latin-1)."""
+    if isinstance(credentials, (tuple, list)):
+        credentials = ":".join(credentials)
+    return "Basic " + base64.b64encode(credentials.encode("utf-8")).decode()
+
+
 class _BadResponse(Exception):
     """The server's answer is not HTTP we understand, or is cut short."""
 
@@ -64,11 +73,7 @@ class Connection(os_base.Connection):
                 raise os_exc.ImproperlyConfigured(
                     "%s supports only a (user, password) or 'user:password' "
                     "http_auth" % type(self).__name__)
-            if isinstance(http_auth, (tuple, list)):
-                http_auth = ":".join(http_auth)
-            # RFC 7617: UTF-8, as the engines decode it (urllib3: latin-1).
-            token = base64.b64encode(http_auth.encode("utf-8")).decode()
-            self.headers["authorization"] = "Basic " + token
+            self.headers["authorization"] = basic_authorization(http_auth)
         self.metrics = (metrics if metrics is not None
                         else os_metrics.MetricsNone())
         self.pool_maxsize = (pool_maxsize if isinstance(pool_maxsize, int)

@@ -59,6 +59,7 @@ from opensearchpy import serializer as os_serializer
 import orjson
 
 from freezer_api import exceptions
+from freezer_api.conf import elasticsearch as es_conf
 from freezer_api.domain import kinds
 from freezer_api.storage import base
 from freezer_api.storage.elasticsearch import connection
@@ -390,15 +391,20 @@ class ElasticsearchDriver(base.StorageDriver):
 
     def _client(self):
         es = self.conf
-        kwargs = {"hosts": list(es.hosts), "timeout": es.timeout,
+        hosts = es_conf.hosts(es)
+        kwargs = {"hosts": hosts, "timeout": es.timeout,
                   "max_retries": es.max_retries, "retry_on_timeout": False,
                   "verify_certs": es.verify_certs, "pool_maxsize": 32,
                   "serializer": _Serializer(),
-                  "connection_class": connection_class(es.hosts)}
+                  "connection_class": connection_class(hosts)}
         if es.ca_certs:
             kwargs["ca_certs"] = es.ca_certs
-        if es.username:
-            kwargs["http_auth"] = (es.username, es.password or "")
+        credentials = es_conf.credentials(es)
+        if credentials:
+            # A header rather than http_auth, so that https hosts (urllib3)
+            # get the UTF-8 encoding the lean connection sends too.
+            kwargs["headers"] = {"authorization": connection.
+                                 basic_authorization(credentials)}
         try:
             return opensearchpy.OpenSearch(**kwargs)
         except (os_exc.ImproperlyConfigured, ValueError) as exc:
