@@ -10,7 +10,8 @@ PostgreSQL:
 * a body over ``max_body_size`` written whole before the answer is read
   (no ``Expect: 100-continue``, as http.client and requests send it) gets
   the 413 JSON, not a broken pipe, also far over the limit;
-* an encoded slash in a path is part of the id on the wire too.
+* an encoded slash in a path is part of the id on the wire too, and a
+  negative hold_off is taken (no hold-off window).
 
 Every loop here is bounded in time and count and talks to 127.0.0.1 only.
 """
@@ -246,3 +247,29 @@ def test_an_encoded_slash_stays_in_the_id_on_the_wire(server):
     assert list(session["jobs"]) == [job_id]
     assert http_session.get("%s/jobs/%s" % (base, job_id)).json()[
         "session_id"] == session_id
+
+
+def test_a_negative_hold_off_over_the_wire(server):
+    """Upstream accepted any integer: -1 is taken and means no window."""
+    base = server.base_url + "/v2/netproj"
+    http_session = requests.Session()
+    http_session.headers.update(HEADERS)
+    client_id = "netproj_hold-host"
+    http_session.post(base + "/clients", json={"client_id": client_id,
+                                               "hostname": "hold-host"})
+    created = http_session.post(base + "/sessions", json={
+        "schedule": {}, "hold_off": -1})
+    assert created.status_code == 201, created.text
+    session_id = created.json()["session_id"]
+    jobs = [http_session.post(base + "/jobs", json={
+        "client_id": client_id, "job_actions": []}).json()["job_id"]
+        for _ in range(2)]
+    for job_id in jobs:
+        assert http_session.put("%s/sessions/%s/jobs/%s" % (
+            base, session_id, job_id)).status_code == 204
+    answers = [http_session.post("%s/sessions/%s/action" % (
+        base, session_id), json={"start": {"job_id": job_id,
+                                           "current_tag": 0}}).json()
+        for job_id in jobs]
+    assert answers == [{"result": "success", "session_tag": 1},
+                       {"result": "out-of-sync", "session_tag": 1}]
