@@ -12,23 +12,51 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ensure() {  # ensure NAME VARIABLE: start the backend, export its URL
-    local name=$1 var=$2 url
+# Every backend starts at once, each in the background (their Debian
+# installs are serialised by tools/testenv/apt.sh, their builds by locks of
+# their own); then each one's URL is exported, or the run stops with its
+# log.
+logs=$(mktemp -d)
+names=() vars=() pids=()
+launch() {  # launch NAME VARIABLE: start the backend in the background
+    local name=$1
     if ! tools/testenv/"$name".sh status >/dev/null 2>&1; then
         started+=("$name")
     fi
-    echo "== starting $name" >&2
-    url=$(tools/testenv/"$name".sh start | tail -n 1)
-    [ -n "$url" ] || { echo "$name did not start" >&2; exit 1; }
-    export "$var=$url"
-    echo "== $name: $url" >&2
+    tools/testenv/"$name".sh start >"$logs/$name.out" 2>"$logs/$name.err" &
+    names+=("$name") vars+=("$2") pids+=("$!")
+}
+collect() {  # wait for every launched backend, export its URL
+    local i name url failed=0
+    for i in "${!names[@]}"; do
+        name=${names[$i]}
+        if wait "${pids[$i]}"; then
+            url=$(tail -n 1 "$logs/$name.out")
+        else
+            url=
+        fi
+        sed "s/^/[$name] /" "$logs/$name.err" >&2
+        if [ -z "$url" ]; then
+            echo "== $name did not start" >&2
+            failed=1
+            continue
+        fi
+        export "${vars[$i]}=$url"
+        echo "== $name: $url" >&2
+    done
+    rm -rf "$logs"
+    [ "$failed" -eq 0 ] || exit 1
 }
 
-ensure postgres FREEZER_TEST_PG_URL
-ensure mariadb FREEZER_TEST_MYSQL_URL
-ensure opensearch FREEZER_TEST_OPENSEARCH_URL
-ensure elasticsearch FREEZER_TEST_ELASTICSEARCH_URL
-ensure keystone KEYSTONE_URL
+began=$(date +%s)
+echo "== starting postgres, mariadb, opensearch, elasticsearch, keystone" >&2
+launch postgres FREEZER_TEST_PG_URL
+launch mariadb FREEZER_TEST_MYSQL_URL
+launch opensearch FREEZER_TEST_OPENSEARCH_URL
+launch elasticsearch FREEZER_TEST_ELASTICSEARCH_URL
+launch keystone KEYSTONE_URL
+collect
+echo "== backends ready after $(( $(date +%s) - began )) s" >&2
 # The Keystone tests' users, projects and ids (tools/keystone/README.rst).
 keystone_env=$(tools/testenv/keystone.sh env) ||
     { echo "keystone.sh env failed" >&2; exit 1; }
