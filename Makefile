@@ -13,7 +13,7 @@ help:
 	@echo "make run     serve the API on 127.0.0.1:$(PORT) (embedded SQLite, noauth)"
 	@echo "make test    run the whole test suite (starts PostgreSQL, MariaDB, ...)"
 	@echo "make venv    only create .venv and install"
-	@echo "make unit    the suite without the shared backends (SQLite; skips Keystone)"
+	@echo "make unit    the in-process tests, no server started (SQLite; seconds)"
 	@echo "make samples regenerate etc/freezer/*.sample and doc/configuration.rst"
 	@echo "make openapi regenerate api-ref/openapi.yaml from the code"
 	@echo "make bench   measure against the bare-Falcon ceiling (BENCH_SIZES=100,1000 to shrink)"
@@ -38,8 +38,11 @@ run: venv
 test: venv
 	@tools/run-tests.sh
 
+# The inner loop: unit, HTTP (Falcon's test client) and storage-contract
+# tests in-process, on SQLite and whatever backend URLs the environment
+# names; no server is started. `make test` is the whole suite.
 unit: venv
-	$(VENV)/bin/python -m pytest -q -n 2
+	$(VENV)/bin/python -m pytest -q -n 2 tests/unit tests/api tests/storage
 
 samples: venv
 	$(VENV)/bin/python tools/samples.py
