@@ -87,8 +87,14 @@ class SQLAlchemyDriver(base.StorageDriver):
 
     # -- set-up -----------------------------------------------------------
     def _create_engine(self, conf):
+        """The engine of [database]: every option there is read here."""
+        db = conf.database
         url = sa.engine.make_url(self.url)
-        kwargs = {}
+        if db.connection_parameters:
+            url = url.update_query_string(db.connection_parameters,
+                                          append=True)
+        kwargs = {"echo": ("debug" if db.connection_debug >= 100 else
+                           db.connection_debug >= 50)}
         if url.get_backend_name() == "sqlite":
             path = url.database
             if path and path != ":memory:":
@@ -96,17 +102,25 @@ class SQLAlchemyDriver(base.StorageDriver):
                             exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            db = conf.database
-            kwargs.update(pool_size=db.max_pool_size or 5,
-                          max_overflow=db.max_overflow or 10,
-                          pool_timeout=db.pool_timeout or 30,
+            kwargs.update(pool_size=db.max_pool_size,
+                          max_overflow=db.max_overflow,
+                          pool_timeout=db.pool_timeout,
                           pool_recycle=db.connection_recycle_time)
             if url.get_backend_name() in ("mysql", "mariadb"):
                 kwargs["isolation_level"] = "READ COMMITTED"
         engine = sa.create_engine(url, **kwargs)
         if url.get_backend_name() == "sqlite":
-            sa.event.listen(engine, "connect", _sqlite_on_connect)
+            synchronous = "NORMAL" if db.sqlite_synchronous else "OFF"
+            sa.event.listen(engine, "connect",
+                            lambda dbapi_conn, _record: _sqlite_on_connect(
+                                dbapi_conn, synchronous))
         else:
+            if url.get_backend_name() in ("mysql", "mariadb") and \
+                    db.mysql_sql_mode:
+                mode = db.mysql_sql_mode
+                sa.event.listen(engine, "connect",
+                                lambda dbapi_conn, _record: _set_sql_mode(
+                                    dbapi_conn, mode))
             sa.event.listen(engine, "checkout", _ping_if_idle)
             sa.event.listen(engine, "checkin", _stamp_checkin)
         return engine
@@ -742,9 +756,15 @@ def _stamp_checkin(_dbapi_conn, record):
     record.info["returned"] = time.monotonic()
 
 
-def _sqlite_on_connect(dbapi_conn, _record):
+def _sqlite_on_connect(dbapi_conn, synchronous):
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=%s" % synchronous)
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _set_sql_mode(dbapi_conn, mode):
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SET SESSION sql_mode = %s", (mode,))
     cursor.close()
