@@ -13,52 +13,75 @@ from benchmarks import servers
 from benchmarks import workload
 
 VERSION = os.environ.get("BENCH_UPSTREAM_VERSION", "18.0.0")
-VENV = os.path.join(servers.WORK, "upstream")
-BIN = os.path.join(VENV, "bin")
 
 
-def install():
-    """Create the venv and install upstream (once); None, or why not."""
-    marker = os.path.join(VENV, ".installed-" + VERSION)
+def venv_dir(version=VERSION):
+    """Where upstream ``version`` is installed: benchmarks' own release
+    (18.0.0) at .data/bench/upstream, others beside it."""
+    if version == "18.0.0":
+        return os.path.join(servers.WORK, "upstream")
+    return os.path.join(servers.WORK, "upstream-" + version)
+
+
+def install(version=VERSION, packages=()):
+    """Create the venv of upstream ``version`` and install it (once), with
+    ``packages`` beside it; None, or why not. Idempotent: a marker naming
+    the version and the packages records a finished install."""
+    venv = venv_dir(version)
+    bin_dir = os.path.join(venv, "bin")
+    marker = os.path.join(venv, ".installed-" + "-".join(
+        (version,) + tuple(packages)).replace("/", "_"))
     if os.path.exists(marker):
         return None
     try:
-        if not os.path.exists(os.path.join(BIN, "python")):
+        python = os.path.join(bin_dir, "python")
+        if not os.path.exists(python):
             subprocess.run([sys.executable, "-m", "venv", "--without-pip",
-                            VENV], check=True, capture_output=True)
-            subprocess.run([os.path.join(BIN, "python"), "-m", "ensurepip"],
-                           check=True, capture_output=True)
-        subprocess.run([os.path.join(BIN, "pip"), "install", "-q",
-                        "freezer-api==" + VERSION, "gunicorn"],
+                            venv], check=True, capture_output=True)
+        if subprocess.run([python, "-m", "pip", "--version"],
+                          capture_output=True).returncode != 0:
+            subprocess.run([python, "-m", "ensurepip"], check=True,
+                           capture_output=True)
+        subprocess.run([python, "-m", "pip", "install", "-q",
+                        "--disable-pip-version-check",
+                        "freezer-api==" + version, "gunicorn",
+                        *packages],
                        check=True, capture_output=True, text=True,
                        timeout=900)
     except (subprocess.SubprocessError, OSError) as exc:
         detail = getattr(exc, "stderr", "") or str(exc)
         return "upstream freezer-api %s did not install: %s" % (
-            VERSION, str(detail).strip()[-500:])
+            version, str(detail).strip()[-500:])
     open(marker, "w").close()
     return None
 
 
-def server():
-    """A fresh upstream database and its server (not started)."""
-    directory = os.path.join(servers.WORK, "upstream-run")
-    shutil.rmtree(directory, ignore_errors=True)
-    os.makedirs(directory)
-    conf = os.path.join(directory, "freezer-api.conf")
+def server(version=VERSION, directory=None, connection=None, v1=False,
+           workers=2):
+    """An upstream server (not started) of ``version`` on ``connection``
+    (default: a fresh SQLite file in ``directory``), serving v2, or v1
+    when ``v1`` (18.0.0). ``freezer-manage db sync`` has run."""
+    directory = directory or os.path.join(servers.WORK, "upstream-run")
+    bin_dir = os.path.join(venv_dir(version), "bin")
+    if connection is None:
+        shutil.rmtree(directory, ignore_errors=True)
+        connection = "sqlite:///%s/upstream.sqlite" % directory
+    os.makedirs(directory, exist_ok=True)
+    name = "upstream-%s-%s" % (version, "v1" if v1 else "v2")
+    conf = os.path.join(directory, name + ".conf")
     with open(conf, "w") as out:
-        out.write("[DEFAULT]\nenable_v1_api = False\n\n"
+        out.write("[DEFAULT]\nenable_v1_api = %s\n\n"
                   "[storage]\nbackend = sqlalchemy\ndriver = sqlalchemy\n\n"
-                  "[database]\nconnection = sqlite:///%s/upstream.sqlite\n"
-                  % directory)
-    subprocess.run([os.path.join(BIN, "freezer-manage"), "--config-file",
+                  "[database]\nconnection = %s\n" % (v1, connection))
+    subprocess.run([os.path.join(bin_dir, "freezer-manage"), "--config-file",
                     conf, "db", "sync"], check=True, capture_output=True)
     # Started in benchmarks/, so that ``import freezer_api`` finds
     # upstream's package, not this repository's.
     return servers.Server(
-        "upstream-" + VERSION,
-        servers.gunicorn_command("upstream_app:application", venv_bin=BIN),
-        directory, env={"FREEZER_BENCH_UPSTREAM_CONF": conf},
+        name, servers.gunicorn_command("upstream_app:application",
+                                       workers=workers, venv_bin=bin_dir),
+        os.path.join(directory, name),
+        env={"FREEZER_BENCH_UPSTREAM_CONF": conf},
         cwd=os.path.join(servers.REPO, "benchmarks"))
 
 
