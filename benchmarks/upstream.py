@@ -3,6 +3,8 @@ venv under .data/bench/upstream, seeded over its own HTTP API (it has no
 bulk path; only the small sizes are measured: its poll cost grows with
 the number of jobs, so 10,000 jobs would take minutes per phase)."""
 
+import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -13,6 +15,7 @@ from benchmarks import servers
 from benchmarks import workload
 
 VERSION = os.environ.get("BENCH_UPSTREAM_VERSION", "18.0.0")
+PINS = os.path.join(servers.REPO, "tools", "upstream")
 
 
 def venv_dir(version=VERSION):
@@ -23,36 +26,44 @@ def venv_dir(version=VERSION):
     return os.path.join(servers.WORK, "upstream-" + version)
 
 
-def install(version=VERSION, packages=()):
-    """Create the venv of upstream ``version`` and install it (once), with
-    ``packages`` beside it; None, or why not. Idempotent: a marker naming
-    the version and the packages records a finished install."""
+def install(version=VERSION):
+    """Create the venv of upstream ``version`` and install it (once); None,
+    or why not. Every package is pinned in
+    tools/upstream/freezer-api-<version>.txt (a ``pip freeze`` of a
+    working venv: upstream, gunicorn, the MySQL and PostgreSQL drivers).
+    Idempotent: a marker naming the version and the pins records a
+    finished install; concurrent callers (pytest workers) wait for each
+    other."""
     venv = venv_dir(version)
-    bin_dir = os.path.join(venv, "bin")
-    marker = os.path.join(venv, ".installed-" + "-".join(
-        (version,) + tuple(packages)).replace("/", "_"))
+    pins = os.path.join(PINS, "freezer-api-%s.txt" % version)
+    with open(pins, "rb") as pinned:
+        stamp = hashlib.sha256(pinned.read()).hexdigest()[:12]
+    marker = os.path.join(venv, ".installed-%s-%s" % (version, stamp))
     if os.path.exists(marker):
         return None
-    try:
-        python = os.path.join(bin_dir, "python")
-        if not os.path.exists(python):
-            subprocess.run([sys.executable, "-m", "venv", "--without-pip",
-                            venv], check=True, capture_output=True)
-        if subprocess.run([python, "-m", "pip", "--version"],
-                          capture_output=True).returncode != 0:
-            subprocess.run([python, "-m", "ensurepip"], check=True,
-                           capture_output=True)
-        subprocess.run([python, "-m", "pip", "install", "-q",
-                        "--disable-pip-version-check",
-                        "freezer-api==" + version, "gunicorn",
-                        *packages],
-                       check=True, capture_output=True, text=True,
-                       timeout=900)
-    except (subprocess.SubprocessError, OSError) as exc:
-        detail = getattr(exc, "stderr", "") or str(exc)
-        return "upstream freezer-api %s did not install: %s" % (
-            version, str(detail).strip()[-500:])
-    open(marker, "w").close()
+    os.makedirs(os.path.dirname(venv), exist_ok=True)
+    with open(venv + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(marker):
+            return None
+        python = os.path.join(venv, "bin", "python")
+        try:
+            if not os.path.exists(python):
+                subprocess.run([sys.executable, "-m", "venv", "--without-pip",
+                                venv], check=True, capture_output=True)
+            if subprocess.run([python, "-m", "pip", "--version"],
+                              capture_output=True).returncode != 0:
+                subprocess.run([python, "-m", "ensurepip"], check=True,
+                               capture_output=True)
+            subprocess.run([python, "-m", "pip", "install", "-q",
+                            "--disable-pip-version-check", "-r", pins],
+                           check=True, capture_output=True, text=True,
+                           timeout=900)
+        except (subprocess.SubprocessError, OSError) as exc:
+            detail = getattr(exc, "stderr", "") or str(exc)
+            return "upstream freezer-api %s did not install: %s" % (
+                version, str(detail).strip()[-500:])
+        open(marker, "w").close()
     return None
 
 

@@ -16,12 +16,11 @@ from benchmarks import upstream
 ALICE = ("u-alice", "p-one")
 AMY = ("u-amy", "p-one")
 BOB = ("u-bob", "p-two")
-PACKAGES = ("pymysql", "psycopg2-binary")
 
 
 def install(version):
     """Install upstream ``version`` (once); AssertionError if it fails."""
-    problem = upstream.install(version, PACKAGES)
+    problem = upstream.install(version)
     assert problem is None, problem
 
 
@@ -36,7 +35,8 @@ class Seeded:
     answers: list = dataclasses.field(default_factory=list)
     # (kind, id, prefix, (user, project)) of every deleted document
     deleted: list = dataclasses.field(default_factory=list)
-    # (kind, id, who): documents upstream holds that cannot be imported
+    # (kind, id, whos): documents upstream holds of which only one can be
+    # imported (the others are refused)
     refused: list = dataclasses.field(default_factory=list)
 
 
@@ -69,6 +69,17 @@ ID_FIELDS = {"clients": "client_id", "actions": "action_id",
              "backups": "backup_id"}
 
 
+def _reference(action):
+    """A job's entry naming the stored ``action`` by its id (without the
+    null keys upstream's SQL store adds, which its schema refuses)."""
+    entry = {key: action[key] for key in (
+        "action_id", "max_retries", "max_retries_interval")}
+    entry["freezer_action"] = {key: value for key, value in
+                               action["freezer_action"].items()
+                               if value is not None}
+    return entry
+
+
 def _seed_tenant(peer, who, seeded, tag, v19):
     """Varied documents of one identity on one API version."""
     made = []
@@ -81,12 +92,13 @@ def _seed_tenant(peer, who, seeded, tag, v19):
             # outlives the job.
             for entry in peer.call(who, "GET", "/jobs/" + doc_id)[
                     "job_actions"]:
-                made.append(("actions", entry["action_id"]))
+                if ("actions", entry["action_id"]) not in made:
+                    made.append(("actions", entry["action_id"]))
         return doc_id
 
     def delete(kind, doc_id):
         peer.call(who, "DELETE", "/%s/%s" % (kind, doc_id))
-        made.remove((kind, doc_id))
+        made[:] = [item for item in made if item != (kind, doc_id)]
         seeded.deleted.append((kind, doc_id, peer.prefix(who), who))
 
     host = "%s_%s-%s" % (who[1], who[0], tag)
@@ -106,6 +118,16 @@ def _seed_tenant(peer, who, seeded, tag, v19):
         "max_retries": 3, "max_retries_interval": 7})
     gone = create("actions", {"freezer_action": {"action": "info"}})
     delete("actions", gone)
+    # A job naming stored actions by id, one of them deleted afterwards
+    # (19.0.0 then leaves it out of the job; 18.0.0 keeps its copy).
+    doomed = create("actions", {"freezer_action": {
+        "action": "exec", "command": "echo doomed"}})
+    create("jobs", {"client_id": host, "description": "by reference",
+                    "job_schedule": {"schedule_interval": "1 days"},
+                    "job_actions": [_reference(peer.call(
+                        who, "GET", "/actions/" + doc_id))
+                        for doc_id in (action, doomed)]})
+    delete("actions", doomed)
     job_body = {
         "client_id": host, "description": "sauvegarde 🧊 " + tag,
         "job_schedule": {"schedule_interval": "2 hours",
@@ -205,7 +227,7 @@ def seed(version, url, directory):
                 seeded.answers.append((
                     "clients", shared, v2.prefix(who), who,
                     v2.call(who, "GET", "/clients/" + shared)))
-            seeded.refused.append(("clients", shared, AMY))
+            seeded.refused.append(("clients", shared, (ALICE, AMY)))
         else:
             _add_credentials(v2, seeded)
     finally:
@@ -220,4 +242,4 @@ def upstream_dir(tmp_path_factory, version):
 
 def connection_url(url):
     """Our test URL as upstream's venv reads it (psycopg2 there)."""
-    return url.replace("postgresql+psycopg://", "postgresql://")
+    return url.replace("postgresql+psycopg://", "postgresql+psycopg2://")
