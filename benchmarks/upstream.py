@@ -147,3 +147,23 @@ def seed_http(port, plan, total, threads=4):
             if len(plan.sample_jobs) < 5000 and rng.random() < 0.3:
                 plan.sample_jobs.append(job_id)
     plan.clients = last
+
+
+def main(argv):
+    """``python -m benchmarks.upstream install VERSION...``: install the
+    venvs of these releases (``make test`` does, before the tests)."""
+    if len(argv) < 2 or argv[0] != "install":
+        print("usage: python -m benchmarks.upstream install VERSION...",
+              file=sys.stderr)
+        return 2
+    for version in argv[1:]:
+        problem = install(version)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 1
+        print("upstream freezer-api %s: %s" % (version, venv_dir(version)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

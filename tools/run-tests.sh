@@ -34,6 +34,11 @@ keystone_env=$(tools/testenv/keystone.sh env) ||
     { echo "keystone.sh env failed" >&2; exit 1; }
 eval "$keystone_env"
 export FREEZER_TEST_REQUIRE_ALL=1
+# Upstream freezer-api 18.0.0 and 19.0.0 from PyPI, each in a venv of its
+# own (pinned in tools/upstream/; once: a no-op when installed), for
+# tests/functional/test_import_upstream.py and the benchmarks.
+echo "== upstream freezer-api venvs" >&2
+.venv/bin/python -m benchmarks.upstream install 18.0.0 19.0.0 >&2
 
 start=$(date +%s)
 set +e

@@ -31,6 +31,7 @@ from freezer_api import upstream_store
 from freezer_api.cmd import manage
 from freezer_api.domain import kinds
 from tests import conftest
+from tests.functional import test_manage
 from tests.functional import upstream_support as support
 
 DESTINATIONS = [b for b in conftest.BACKENDS if b != "elasticsearch"]
@@ -243,6 +244,36 @@ def test_cli_dry_run_then_import_then_rerun(tmp_path_factory, tmp_path):
              if line.endswith(" ok")]
     assert len(again) == 5 and all(row[3] == "0" and row[4] == row[1]
                                    for row in again), out
+
+
+@pytest.mark.parametrize("backend", [b for b in DESTINATIONS
+                                     if b in ("sqlite", "opensearch")])
+def test_an_interrupted_import_resumes(backend, tmp_path_factory):
+    """Interrupted twice (the transactional SQLite, the search engine
+    without transactions), then run to the end: nothing twice, nothing
+    missing."""
+    seeded = store("18.0.0", "sqlite", tmp_path_factory)
+    driver, teardown = conftest.build_driver(backend, tmp_path_factory)
+    try:
+        for limit in (9, 23):
+            source = upstream_store.open_source(seeded.url)
+            with pytest.raises(KeyboardInterrupt):
+                transfer.migrate(source, test_manage.Interrupting(
+                    driver, limit, atomic=backend == "sqlite"),
+                    progress=None, page_size=4)
+            source.close()
+        source = upstream_store.open_source(seeded.url)
+        reports = transfer.migrate(source, driver, progress=None,
+                                   page_size=4)
+        source.close()
+        assert all(r.ok for r in reports), transfer.summary(reports)
+        assert sum(r.present for r in reports) >= 23
+        assert {r.kind: r.destination for r in reports} == \
+            expected_counts(seeded)
+        assert compare(driver, seeded, refused_documents(
+            seeded, source)) == []
+    finally:
+        teardown()
 
 
 def test_not_an_upstream_store_is_a_clean_error(tmp_path):
