@@ -110,8 +110,9 @@ class UpstreamSource:
                     raise UnusableRow(
                         "its %s %r is already the id of %s in project %r "
                         "(ids are unique per project here; the first "
-                        "created is imported)" % (kinds.ID_FIELDS[kind], key[1],
-                                          seen[key], key[0]))
+                        "created is imported)" % (
+                            kinds.ID_FIELDS[kind], key[1], seen[key],
+                            key[0]))
             except UnusableRow as exc:
                 self.refusals[kind].append(Refusal(kind, source_id,
                                                    str(exc)))

@@ -11,10 +11,11 @@
 ``import-upstream`` reads upstream freezer-api's own database or index
 (``freezer_api.upstream_store``) into the configured backend.
 
-``export``, ``import``, ``migrate`` and ``import-upstream`` cover every document of every kind of
-every tenant (see ``freezer_api.transfer``), show a progress bar on stderr
-and end with a per-kind count check: the exit status is 1 when a count
-differs, 130 when interrupted (run the same command again to resume).
+``export``, ``import``, ``migrate`` and ``import-upstream`` cover every
+document of every kind of every tenant (see ``freezer_api.transfer``), show
+a progress bar on stderr and end with a per-kind count check: the exit
+status is 1 when a count differs, 130 when interrupted (run the same
+command again to resume).
 """
 
 import argparse

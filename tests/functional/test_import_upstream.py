@@ -282,7 +282,7 @@ def test_not_an_upstream_store_is_a_clean_error(tmp_path):
     assert status == 1 and "not an upstream freezer-api database" in err
 
 
-# -- upstream's Elasticsearch layout --------------------------------------------
+# -- upstream's Elasticsearch layout ------------------------------------------
 def _es_bodies(seeded):
     """Upstream's search-engine documents of the seeded store: ``(_id or
     None, _source)``; bodies keep keys the SQL store dropped."""

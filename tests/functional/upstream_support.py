@@ -51,8 +51,8 @@ class Peer:
 
     def call(self, who, method, path, body=None, expect=(200, 201, 204)):
         answer = requests.request(
-            method, "http://127.0.0.1:%d%s%s" % (self.server.port,
-                                               self.prefix(who), path),
+            method, "http://127.0.0.1:%d%s%s" % (
+                self.server.port, self.prefix(who), path),
             json=body, timeout=30,
             headers={"X-User-ID": who[0], "X-Project-ID": who[1],
                      "X-Tenant-ID": who[1],
