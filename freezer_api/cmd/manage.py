@@ -245,7 +245,13 @@ def import_upstream(args, out):
                 print(line, file=out)
             print("dry run: nothing was written", file=out)
             return OK
-        destination = _driver(_service_conf(args))
+        conf = _service_conf(args)
+        if not upstream_store.is_search_engine_url(args.source) and \
+                _where(conf) == _where(backend_conf(args.source)):
+            # Both keep an alembic_version table: one database each.
+            raise UsageError("--from names the database of this service; "
+                             "import into another database")
+        destination = _driver(conf)
         try:
             destination.upgrade()
             reports = transfer.migrate(source, destination, _progress(args),

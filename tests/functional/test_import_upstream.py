@@ -244,8 +244,7 @@ def test_cli_dry_run_then_import_then_rerun(tmp_path_factory, tmp_path):
         # upstream, importable, refused, deleted upstream
         assert line.split()[1:] == [str(count + refused), str(count),
                                     str(refused), str(deleted[kind])], line
-    assert not target.exists() or target.stat().st_size == 0 or \
-        "copied" not in out
+    assert not target.exists()  # the destination was not even opened
     status, out, err = _manage(*base)
     assert status == 0, out + err
     assert "upstream 18.0.0 (alembic revision 23c8ad2655a6)" in err
@@ -290,10 +289,21 @@ def test_an_interrupted_import_resumes(backend, tmp_path_factory):
         teardown()
 
 
-def test_not_an_upstream_store_is_a_clean_error(tmp_path):
+def test_not_an_upstream_store_is_a_clean_error(tmp_path,
+                                                tmp_path_factory):
     status, _out, err = _manage("import-upstream", "--from",
                                 "sqlite:///%s/empty.sqlite" % tmp_path)
     assert status == 1 and "not an upstream freezer-api database" in err
+    status, _out, err = _manage("import-upstream", "--from",
+                                "http://127.0.0.1:9/freezer")
+    assert status == 1 and "cannot read the index freezer" in err
+    # Upstream's database as this service's own: refused, untouched.
+    url = store("18.0.0", "sqlite", tmp_path_factory).url
+    conf = tmp_path / "same.conf"
+    conf.write_text("[database]\nconnection = %s\n" % url)
+    status, _out, err = _manage("--config-file", str(conf),
+                                "import-upstream", "--from", url)
+    assert status == 2 and "names the database of this service" in err
 
 
 # -- upstream's Elasticsearch layout ------------------------------------------
