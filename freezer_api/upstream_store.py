@@ -182,8 +182,12 @@ FALLBACK_DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql"}
 def with_installed_driver(url):
     """``url``, naming a database driver this service has when the one it
     names is not installed: upstream's ``postgresql://`` (psycopg2) and
-    ``mysql://`` (mysqlclient) are read with psycopg and PyMySQL."""
+    ``mysql://`` (mysqlclient) are read with psycopg and PyMySQL. MySQL
+    is read in utf8mb4 whatever the URL says (devstack and kolla write
+    ``charset=utf8``, which reads 4-byte characters as ``?``)."""
     url = sa.engine.make_url(url)
+    if url.get_backend_name() == "mysql":
+        url = url.update_query_dict({"charset": "utf8mb4"})
     try:
         url.get_dialect().import_dbapi()
     except ImportError:
