@@ -38,6 +38,8 @@ class Seeded:
     answers: list = dataclasses.field(default_factory=list)
     # (kind, id, prefix, (user, project)) of every deleted document
     deleted: list = dataclasses.field(default_factory=list)
+    # (prefix, (user, project), kind, sorted ids): upstream's lists
+    lists: list = dataclasses.field(default_factory=list)
     # (kind, id, whos): documents upstream holds of which only one can be
     # imported (the others are refused)
     refused: list = dataclasses.field(default_factory=list)
@@ -221,8 +223,8 @@ def seed(version, url, directory):
         v2 = peers[-1]
         if not v19:
             # 18.0.0 v2 keeps clients per user: amy registers alice's
-            # client_id too. Ids are unique per project here: the newer
-            # one is refused.
+            # client_id too. Ids are unique per project here: one of the
+            # two is refused.
             shared = "p-one_shared-node"
             for who in (ALICE, AMY):
                 v2.call(who, "POST", "/clients", {
@@ -233,10 +235,26 @@ def seed(version, url, directory):
             seeded.refused.append(("clients", shared, (ALICE, AMY)))
         else:
             _add_credentials(v2, seeded)
+        for peer in peers:
+            record_lists(peer, seeded)
     finally:
         for peer in peers:
             peer.server.stop()
     return seeded
+
+
+def list_ids(kind, answer):
+    """The ids of a list answer."""
+    return sorted(item["client"]["client_id"] if kind == "clients"
+                  else item[ID_FIELDS[kind]] for item in answer[kind])
+
+
+def record_lists(peer, seeded):
+    """What each identity's lists of each kind hold on ``peer``."""
+    for who in (ALICE, AMY, BOB):
+        for kind in ID_FIELDS:
+            seeded.lists.append((peer.prefix(who), who, kind, list_ids(
+                kind, peer.call(who, "GET", "/%s?limit=1000" % kind))))
 
 
 def upgrade(seeded, directory):
@@ -266,6 +284,7 @@ def upgrade(seeded, directory):
             else:
                 answer = peer.call(who, "GET", "/%s/%s" % (kind, doc_id))
             upgraded.answers.append((kind, doc_id, prefix, who, answer))
+        record_lists(peer, upgraded)
     finally:
         server.stop()
     upgraded.deleted = list(seeded.deleted)
