@@ -3,6 +3,8 @@ venv under .data/bench/upstream, seeded over its own HTTP API (it has no
 bulk path; only the small sizes are measured: its poll cost grows with
 the number of jobs, so 10,000 jobs would take minutes per phase)."""
 
+import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -13,52 +15,84 @@ from benchmarks import servers
 from benchmarks import workload
 
 VERSION = os.environ.get("BENCH_UPSTREAM_VERSION", "18.0.0")
-VENV = os.path.join(servers.WORK, "upstream")
-BIN = os.path.join(VENV, "bin")
+PINS = os.path.join(servers.REPO, "tools", "upstream")
 
 
-def install():
-    """Create the venv and install upstream (once); None, or why not."""
-    marker = os.path.join(VENV, ".installed-" + VERSION)
+def venv_dir(version=VERSION):
+    """Where upstream ``version`` is installed: benchmarks' own release
+    (18.0.0) at .data/bench/upstream, others beside it."""
+    if version == "18.0.0":
+        return os.path.join(servers.WORK, "upstream")
+    return os.path.join(servers.WORK, "upstream-" + version)
+
+
+def install(version=VERSION):
+    """Create the venv of upstream ``version`` and install it (once); None,
+    or why not. Every package is pinned in
+    tools/upstream/freezer-api-<version>.txt (a ``pip freeze`` of a
+    working venv: upstream, gunicorn, the MySQL and PostgreSQL drivers).
+    Idempotent: a marker naming the version and the pins records a
+    finished install; concurrent callers (pytest workers) wait for each
+    other."""
+    venv = venv_dir(version)
+    pins = os.path.join(PINS, "freezer-api-%s.txt" % version)
+    with open(pins, "rb") as pinned:
+        stamp = hashlib.sha256(pinned.read()).hexdigest()[:12]
+    marker = os.path.join(venv, ".installed-%s-%s" % (version, stamp))
     if os.path.exists(marker):
         return None
-    try:
-        if not os.path.exists(os.path.join(BIN, "python")):
-            subprocess.run([sys.executable, "-m", "venv", "--without-pip",
-                            VENV], check=True, capture_output=True)
-            subprocess.run([os.path.join(BIN, "python"), "-m", "ensurepip"],
-                           check=True, capture_output=True)
-        subprocess.run([os.path.join(BIN, "pip"), "install", "-q",
-                        "freezer-api==" + VERSION, "gunicorn"],
-                       check=True, capture_output=True, text=True,
-                       timeout=900)
-    except (subprocess.SubprocessError, OSError) as exc:
-        detail = getattr(exc, "stderr", "") or str(exc)
-        return "upstream freezer-api %s did not install: %s" % (
-            VERSION, str(detail).strip()[-500:])
-    open(marker, "w").close()
+    os.makedirs(os.path.dirname(venv), exist_ok=True)
+    with open(venv + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(marker):
+            return None
+        python = os.path.join(venv, "bin", "python")
+        try:
+            if not os.path.exists(python):
+                subprocess.run([sys.executable, "-m", "venv", "--without-pip",
+                                venv], check=True, capture_output=True)
+            if subprocess.run([python, "-m", "pip", "--version"],
+                              capture_output=True).returncode != 0:
+                subprocess.run([python, "-m", "ensurepip"], check=True,
+                               capture_output=True)
+            subprocess.run([python, "-m", "pip", "install", "-q",
+                            "--disable-pip-version-check", "-r", pins],
+                           check=True, capture_output=True, text=True,
+                           timeout=900)
+        except (subprocess.SubprocessError, OSError) as exc:
+            detail = getattr(exc, "stderr", "") or str(exc)
+            return "upstream freezer-api %s did not install: %s" % (
+                version, str(detail).strip()[-500:])
+        open(marker, "w").close()
     return None
 
 
-def server():
-    """A fresh upstream database and its server (not started)."""
-    directory = os.path.join(servers.WORK, "upstream-run")
-    shutil.rmtree(directory, ignore_errors=True)
-    os.makedirs(directory)
-    conf = os.path.join(directory, "freezer-api.conf")
+def server(version=VERSION, directory=None, connection=None, v1=False,
+           workers=2):
+    """An upstream server (not started) of ``version`` on ``connection``
+    (default: a fresh SQLite file in ``directory``), serving v2, or v1
+    when ``v1`` (18.0.0). ``freezer-manage db sync`` has run."""
+    directory = directory or os.path.join(servers.WORK, "upstream-run")
+    bin_dir = os.path.join(venv_dir(version), "bin")
+    if connection is None:
+        shutil.rmtree(directory, ignore_errors=True)
+        connection = "sqlite:///%s/upstream.sqlite" % directory
+    os.makedirs(directory, exist_ok=True)
+    name = "upstream-%s-%s" % (version, "v1" if v1 else "v2")
+    conf = os.path.join(directory, name + ".conf")
     with open(conf, "w") as out:
-        out.write("[DEFAULT]\nenable_v1_api = False\n\n"
+        out.write("[DEFAULT]\nenable_v1_api = %s\n\n"
                   "[storage]\nbackend = sqlalchemy\ndriver = sqlalchemy\n\n"
-                  "[database]\nconnection = sqlite:///%s/upstream.sqlite\n"
-                  % directory)
-    subprocess.run([os.path.join(BIN, "freezer-manage"), "--config-file",
+                  "[database]\nconnection = %s\n" % (v1, connection))
+    subprocess.run([os.path.join(bin_dir, "freezer-manage"), "--config-file",
                     conf, "db", "sync"], check=True, capture_output=True)
     # Started in benchmarks/, so that ``import freezer_api`` finds
     # upstream's package, not this repository's.
     return servers.Server(
-        "upstream-" + VERSION,
-        servers.gunicorn_command("upstream_app:application", venv_bin=BIN),
-        directory, env={"FREEZER_BENCH_UPSTREAM_CONF": conf},
+        name, servers.gunicorn_command("upstream_app:application",
+                                       workers=workers, venv_bin=bin_dir),
+        os.path.join(directory, name),
+        env={"FREEZER_BENCH_UPSTREAM_CONF": conf},
         cwd=os.path.join(servers.REPO, "benchmarks"))
 
 
@@ -113,3 +147,23 @@ def seed_http(port, plan, total, threads=4):
             if len(plan.sample_jobs) < 5000 and rng.random() < 0.3:
                 plan.sample_jobs.append(job_id)
     plan.clients = last
+
+
+def main(argv):
+    """``python -m benchmarks.upstream install VERSION...``: install the
+    venvs of these releases (``make test`` does, before the tests)."""
+    if len(argv) < 2 or argv[0] != "install":
+        print("usage: python -m benchmarks.upstream install VERSION...",
+              file=sys.stderr)
+        return 2
+    for version in argv[1:]:
+        problem = install(version)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 1
+        print("upstream freezer-api %s: %s" % (version, venv_dir(version)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -12,49 +12,65 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Every backend starts at once, each in the background (their Debian
-# installs are serialised by tools/testenv/apt.sh, their builds by locks of
-# their own); then each one's URL is exported, or the run stops with its
-# log.
+# Every backend starts at once, each in the background, and so do the
+# installs of upstream's releases (Debian installs are serialised by
+# tools/testenv/apt.sh, builds and venvs by locks of their own); then each
+# one's URL is exported, or the run stops once all have ended, with their
+# logs.
 logs=$(mktemp -d)
 names=() vars=() pids=()
-launch() {  # launch NAME VARIABLE: start the backend in the background
-    local name=$1
-    if ! tools/testenv/"$name".sh status >/dev/null 2>&1; then
-        started+=("$name")
-    fi
-    tools/testenv/"$name".sh start >"$logs/$name.out" 2>"$logs/$name.err" &
-    names+=("$name") vars+=("$2") pids+=("$!")
+launch() {  # launch NAME VARIABLE COMMAND...: run it in the background;
+    # VARIABLE (if not empty) gets the last line it prints
+    local name=$1 var=$2
+    shift 2
+    "$@" >"$logs/$name.out" 2>"$logs/$name.err" &
+    names+=("$name") vars+=("$var") pids+=("$!")
 }
-collect() {  # wait for every launched backend, export its URL
-    local i name url failed=0
+backend() {  # backend NAME VARIABLE: start tools/testenv/NAME.sh
+    if ! tools/testenv/"$1".sh status >/dev/null 2>&1; then
+        started+=("$1")
+    fi
+    launch "$1" "$2" tools/testenv/"$1".sh start
+}
+collect() {  # wait for everything launched; export the URLs
+    local i name url ok failed=0
     for i in "${!names[@]}"; do
-        name=${names[$i]}
+        name=${names[$i]} url= ok=1
         if wait "${pids[$i]}"; then
             url=$(tail -n 1 "$logs/$name.out")
         else
-            url=
+            ok=0
         fi
         sed "s/^/[$name] /" "$logs/$name.err" >&2
-        if [ -z "$url" ]; then
-            echo "== $name did not start" >&2
+        if [ "$ok" -eq 1 ] && [ -n "${vars[$i]}" ] && [ -n "$url" ]; then
+            export "${vars[$i]}=$url"
+            echo "== $name: $url" >&2
+        elif [ "$ok" -eq 1 ] && [ -z "${vars[$i]}" ]; then
+            echo "== $name: done" >&2
+        else
+            echo "== $name failed" >&2
             failed=1
-            continue
         fi
-        export "${vars[$i]}=$url"
-        echo "== $name: $url" >&2
     done
     rm -rf "$logs"
     [ "$failed" -eq 0 ] || exit 1
 }
 
 began=$(date +%s)
-echo "== starting postgres, mariadb, opensearch, elasticsearch, keystone" >&2
-launch postgres FREEZER_TEST_PG_URL
-launch mariadb FREEZER_TEST_MYSQL_URL
-launch opensearch FREEZER_TEST_OPENSEARCH_URL
-launch elasticsearch FREEZER_TEST_ELASTICSEARCH_URL
-launch keystone KEYSTONE_URL
+echo "== starting postgres, mariadb, opensearch, elasticsearch, keystone;" \
+    "installing upstream freezer-api 18.0.0 and 19.0.0" >&2
+backend postgres FREEZER_TEST_PG_URL
+backend mariadb FREEZER_TEST_MYSQL_URL
+backend opensearch FREEZER_TEST_OPENSEARCH_URL
+backend elasticsearch FREEZER_TEST_ELASTICSEARCH_URL
+backend keystone KEYSTONE_URL
+# Upstream freezer-api from PyPI, each in a venv of its own (pinned in
+# tools/upstream/; a no-op once installed), for
+# tests/functional/test_import_upstream.py and the benchmarks.
+for version in 18.0.0 19.0.0; do
+    launch "upstream-$version" "" \
+        .venv/bin/python -m benchmarks.upstream install "$version"
+done
 collect
 echo "== backends ready after $(( $(date +%s) - began )) s" >&2
 # The Keystone tests' users, projects and ids (tools/keystone/README.rst).

@@ -140,11 +140,19 @@ def _parse_json(req, raw, required):
             % content_type)
     try:
         text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise exceptions.InvalidInput("Malformed JSON: not UTF-8")
+    return parse_document(text)
+
+
+def parse_document(text):
+    """The JSON value of ``text``, if every backend can store it (no
+    duplicate keys, integers of 64 bits, finite numbers, no NUL, no lone
+    surrogate, at most MAX_DEPTH levels); InvalidInput otherwise."""
+    try:
         doc = json.loads(text, object_pairs_hook=_no_duplicates,
                          parse_constant=_reject_constant,
                          parse_int=_parse_int, parse_float=_parse_float)
-    except UnicodeDecodeError:
-        raise exceptions.InvalidInput("Malformed JSON: not UTF-8")
     except RecursionError:
         raise exceptions.InvalidInput("Malformed JSON: nested too deeply")
     except ValueError as exc:

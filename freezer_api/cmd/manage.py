@@ -7,11 +7,16 @@
     freezer-manage [--config-file FILE] export [--output FILE]
     freezer-manage [--config-file FILE] import [--input FILE]
     freezer-manage migrate --from CONFIG-FILE|URL --to CONFIG-FILE|URL
+    freezer-manage [--config-file FILE] import-upstream --from URL [--dry-run]
 
-``export``, ``import`` and ``migrate`` cover every document of every kind of
-every tenant (see ``freezer_api.transfer``), show a progress bar on stderr
-and end with a per-kind count check: the exit status is 1 when a count
-differs, 130 when interrupted (run the same command again to resume).
+``import-upstream`` reads upstream freezer-api's own database or index
+(``freezer_api.upstream_store``) into the configured backend.
+
+``export``, ``import``, ``migrate`` and ``import-upstream`` cover every
+document of every kind of every tenant (see ``freezer_api.transfer``), show
+a progress bar on stderr and end with a per-kind count check: the exit
+status is 1 when a count differs, 130 when interrupted (run the same
+command again to resume).
 """
 
 import argparse
@@ -27,6 +32,8 @@ from freezer_api import config
 from freezer_api import exceptions
 from freezer_api import storage as storage_module
 from freezer_api import transfer
+from freezer_api import upstream_store
+from freezer_api.domain import kinds
 
 OK, FAILED, INTERRUPTED = 0, 1, 130
 
@@ -226,6 +233,65 @@ def migrate(args, out):
     return _finish(reports, out, "source", "destination")
 
 
+def _refusals(source):
+    """Lines naming every row that cannot be imported, and why."""
+    lines = []
+    for kind in source.refusals:
+        for refusal in source.refusals[kind]:
+            lines.append("refused: %s %s: %s" % (kind, refusal.source_id,
+                                                 refusal.reason))
+    for hit_id, reason in getattr(source, "unknown", list)():
+        lines.append("refused: document %s: %s" % (hit_id, reason))
+    return lines
+
+
+def _upstream_table(source):
+    rows = [("kind", "upstream", "importable", "refused",
+             "deleted upstream")]
+    for kind in kinds.ALL_KINDS:
+        rows.append((kind, str(source.live[kind]), str(source.count(kind)),
+                     str(len(source.refusals[kind])),
+                     str(source.deleted[kind])))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths)))
+                     for row in rows)
+
+
+def import_upstream(args, out):
+    source = upstream_store.open_source(args.source)
+    try:
+        print("reading %s: upstream %s" % (describe(args.source),
+                                           source.layout), file=sys.stderr)
+        if args.dry_run:
+            for kind in kinds.ALL_KINDS:
+                source.documents(kind)
+            print(_upstream_table(source), file=out)
+            for line in _refusals(source):
+                print(line, file=out)
+            print("dry run: nothing was written", file=out)
+            return OK
+        conf = _service_conf(args)
+        if not upstream_store.is_search_engine_url(args.source) and \
+                _where(conf) == _where(backend_conf(args.source)):
+            # Both keep an alembic_version table: one database each.
+            raise UsageError("--from names the database of this service; "
+                             "import into another database")
+        destination = _driver(conf)
+        try:
+            destination.upgrade()
+            reports = transfer.migrate(source, destination, _progress(args),
+                                       args.batch_size)
+        finally:
+            destination.close()
+        print(_upstream_table(source), file=out)
+        for line in _refusals(source):
+            print(line, file=out)
+        return _finish(reports, out, "importable", "destination")
+    finally:
+        source.close()
+
+
 # -- command line -------------------------------------------------------------
 def _batch_size(text):
     try:
@@ -302,6 +368,19 @@ def _parser():
                      help="destination: a configuration file, or a "
                           "SQLAlchemy URL such as postgresql+psycopg://"
                           "user:password@host/freezer")
+    copying(sub)
+
+    sub = command("import-upstream", import_upstream, "import upstream "
+                  "freezer-api's database or Elasticsearch index (18.0.0, "
+                  "19.0.0) into the configured backend (re-run to resume)")
+    sub.add_argument("--from", dest="source", required=True, metavar="URL",
+                     help="upstream's [database] connection (SQLAlchemy URL, "
+                          "e.g. mysql+pymysql://freezer:...@db/freezer) or "
+                          "its search engine and index (http://host:9200/"
+                          "freezer)")
+    sub.add_argument("--dry-run", action="store_true",
+                     help="only report what would be imported and what "
+                          "cannot be, and why")
     copying(sub)
     return parser
 
