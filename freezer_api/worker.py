@@ -56,6 +56,9 @@ DEFAULT_MAX_BODY = 1024 * 1024
 # How long the input of a client whose request was refused is read and
 # dropped before its connection is closed.
 LINGER_SECONDS = 2
+# How often a worker tells its master it lives and looks for its parent
+# and for a request running too long.
+HOUSEKEEPING_SECONDS = 0.5
 # The request line and headers of one request, at most (431 above).
 MAX_HEADER_BYTES = 64 * 1024
 
@@ -302,20 +305,31 @@ class Worker(base.Worker):
             self._stop(servers, socket_map, dispatcher)
 
     def _serve(self, socket_map):
+        checked = 0.0
         while self.alive:
-            self.notify()
-            if self.ppid != os.getppid():
-                self.log.info("Parent changed, shutting down: %s", self)
-                return
-            oldest = self.in_flight.oldest()
-            if oldest is not None and \
-                    time.monotonic() - oldest > self.timeout:
-                self.log.critical(
-                    "A request has run for over %d s (worker_timeout): "
-                    "restarting this worker", self.timeout)
-                return
-            wasyncore.loop(timeout=1.0, map=socket_map, use_poll=True,
-                           count=1)
+            now = time.monotonic()
+            if now - checked >= HOUSEKEEPING_SECONDS:
+                # Not at every event: each is a system call or two.
+                checked = now
+                if not self._healthy(now):
+                    return
+            wasyncore.loop(timeout=HOUSEKEEPING_SECONDS, map=socket_map,
+                           use_poll=True, count=1)
+
+    def _healthy(self, now):
+        """Tell the master this worker lives; False when it should stop
+        (its master is gone, or a request has run for too long)."""
+        self.notify()
+        if self.ppid != os.getppid():
+            self.log.info("Parent changed, shutting down: %s", self)
+            return False
+        oldest = self.in_flight.oldest()
+        if oldest is not None and now - oldest > self.timeout:
+            self.log.critical(
+                "A request has run for over %d s (worker_timeout): "
+                "restarting this worker", self.timeout)
+            return False
+        return True
 
     def _stop(self, servers, socket_map, dispatcher):
         """Stop accepting at once (the port is free when every worker has
