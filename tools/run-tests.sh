@@ -24,6 +24,10 @@ ensure() {  # ensure NAME VARIABLE: start the backend, export its URL
     echo "== $name: $url" >&2
 }
 
+# Horizon + freezer-web-ui and headless Chromium for the browser test
+# (tests/functional/test_dashboard.py): installed while the backends start.
+tools/testenv/dashboard.sh ensure >/dev/null &
+dashboard_pid=$!
 ensure postgres FREEZER_TEST_PG_URL
 ensure mariadb FREEZER_TEST_MYSQL_URL
 ensure opensearch FREEZER_TEST_OPENSEARCH_URL
@@ -34,6 +38,7 @@ keystone_env=$(tools/testenv/keystone.sh env) ||
     { echo "keystone.sh env failed" >&2; exit 1; }
 eval "$keystone_env"
 export FREEZER_TEST_REQUIRE_ALL=1
+wait "$dashboard_pid" || { echo "tools/testenv/dashboard.sh ensure failed" >&2; exit 1; }
 
 start=$(date +%s)
 set +e
