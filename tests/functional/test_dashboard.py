@@ -177,12 +177,16 @@ class Operator:
         self.wait.until(lambda d: next_path in d.current_url)
         self.no_error()
 
-    def dialog(self, trigger_css):
-        """Click the button opening an ajax-modal dialog; the dialog."""
+    def dialog(self, panel, trigger_css, values):
+        """Open ``panel``, click its button opening an ajax-modal dialog,
+        fill the dialog's first tab with ``values``; the dialog."""
+        self.open("/project/%s/" % panel)
         self.find(trigger_css).click()
         # Horizon shows a "Loading" modal first, then the dialog in
         # #modal_wrapper.
-        return self.visible("#modal_wrapper .modal form")
+        dialog = self.visible("#modal_wrapper .modal form")
+        self.fill(dialog, values)
+        return dialog
 
     def fill(self, root, values):
         for field, value in values.items():
@@ -414,12 +418,11 @@ def _backups(operator, backup_id, host, tag):
 
 def _create_action(operator, api, tag):
     name = "etc backup %s" % tag
-    operator.open("/project/freezer-actions/")
-    dialog = operator.dialog("#actions_table__action_create_action")
-    operator.fill(dialog, {"backup_name": name, "action": "backup",
-                           "mode": "fs", "storage": "local",
-                           "engine_name": "tar", "path_to_backup": "/etc",
-                           "container": "/tmp/dash-%s" % tag})
+    dialog = operator.dialog(
+        "freezer-actions", "#actions_table__action_create_action",
+        {"backup_name": name, "action": "backup", "mode": "fs",
+         "storage": "local", "engine_name": "tar", "path_to_backup": "/etc",
+         "container": "/tmp/dash-%s" % tag})
     operator.submit(dialog)
     operator.no_error()
     # The dashboard replaces spaces of the name (the agent needs that).
@@ -440,10 +443,9 @@ def _create_action(operator, api, tag):
 
 def _create_job(operator, api, client, action_id, tag):
     description = "nightly %s" % tag
-    operator.open("/project/freezer-jobs/")
-    dialog = operator.dialog("#jobs__action_create")
-    operator.fill(dialog, {"description": description,
-                           "interval_uint": "days", "interval_value": "1"})
+    dialog = operator.dialog("freezer-jobs", "#jobs__action_create", {
+        "description": description, "interval_uint": "days",
+        "interval_value": "1"})
     operator.tab(dialog, "Clients")
     operator.add_member(dialog, "selected_clients", client["client"]["uuid"])
     operator.tab(dialog, "Actions")
@@ -492,10 +494,10 @@ def _start_job(operator, api, job_id, tag):
 
 def _create_session(operator, api, job_id, tag):
     description = "weekly %s" % tag
-    operator.open("/project/freezer-sessions/")
-    dialog = operator.dialog("#sessions__action_create_session")
-    operator.fill(dialog, {"description": description,
-                           "interval_unit": "weeks", "interval_value": "1"})
+    dialog = operator.dialog(
+        "freezer-sessions", "#sessions__action_create_session", {
+            "description": description, "interval_unit": "weeks",
+            "interval_value": "1"})
     operator.tab(dialog, "Jobs")
     operator.add_member(dialog, "selected_jobs", job_id)
     operator.submit(dialog)

@@ -33,20 +33,13 @@ APT_PACKAGES=(chromium chromium-driver)
 
 log() { printf 'dashboard.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=tools/testenv/python.sh
+. "$SCRIPT_DIR/python.sh"
 # shellcheck source=tools/testenv/apt.sh
 . "$SCRIPT_DIR/apt.sh"
 
-pick_python() {
-    local py
-    for py in ${DASHBOARD_PYTHON:-} python3.11 python3; do
-        if command -v "$py" >/dev/null 2>&1 &&
-                "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
-                    2>/dev/null; then
-            command -v "$py"
-            return 0
-        fi
-    done
-    die "no python >= 3.10 found (set DASHBOARD_PYTHON)"
+python_for_venv() {  # a python >= 3.10: $DASHBOARD_PYTHON, python3.11, python3
+    pick_python 10 "${DASHBOARD_PYTHON:-}" python3.11 python3
 }
 
 # What the venv is made from: the pins and the interpreter.
@@ -114,7 +107,7 @@ cmd_ensure() {
     mkdir -p "$DIR"
     [[ -f "$DIR/.gitignore" ]] || printf '*\n' >"$DIR/.gitignore"
     ensure_browser
-    python=$(pick_python)
+    python=$(python_for_venv)
     want=$(stamp "$python")
     exec 7>>"$DIR/.lock"
     flock -w 900 7 || die "could not lock $DIR/.lock"
@@ -125,7 +118,7 @@ cmd_ensure() {
 
 case ${1:-} in
     ensure) cmd_ensure ;;
-    path) is_ready "$(stamp "$(pick_python)")" && [[ -f "$DIR/static/.stamp" ]] ||
+    path) is_ready "$(stamp "$(python_for_venv)")" && [[ -f "$DIR/static/.stamp" ]] ||
               die "not ready: run $0 ensure"
           printf '%s\n' "$VENV" ;;
     clean) rm -rf "$VENV" "$DIR/static" "$DIR/install.log" ;;
