@@ -315,12 +315,10 @@ def test_the_dashboard_works_against_freezer_api(
             api = Api(server.base_url, keystone, "alice")
             try:
                 _operate(operator, api, keystone)
+                _every_call_succeeded(server, dashboard)
             except BaseException:
                 _keep_artefacts(driver, server, dashboard)
                 raise
-            driver.quit()
-            driver = None
-            _every_call_succeeded(server, dashboard)
         finally:
             if driver is not None:
                 driver.quit()
@@ -352,6 +350,9 @@ def _every_call_succeeded(server, dashboard):
     assert not failed, "freezer-api answered errors: %s" % failed
     log = dashboard.log_tail(10**7)
     assert "Traceback" not in log, log[-6000:]
+    pages = re.findall(r'"(?:GET|POST) (\S+) HTTP/[\d.]+" (\d{3}) ', log)
+    assert len(pages) > 20, log[-3000:]
+    assert not [p for p in pages if p[1] >= "500"], pages
 
 
 def _operate(operator, api, keystone):  # noqa: F811

@@ -61,5 +61,6 @@ LOGGING = {
     # The test reads freezer-api's access log for the calls; here only
     # the dashboard's own requests and what went wrong.
     'loggers': {'keystoneauth': {'level': 'WARNING'},
-                'django.server': {'level': 'INFO'}},
+                'django.server': {'level': 'INFO', 'handlers': ['console'],
+                                  'propagate': False}},
 }
