@@ -58,7 +58,7 @@ collect() {  # wait for everything launched; export the URLs
 
 began=$(date +%s)
 echo "== starting postgres, mariadb, opensearch, elasticsearch, keystone;" \
-    "installing upstream freezer-api 18.0.0 and 19.0.0" >&2
+    "installing upstream freezer-api 18.0.0 and 19.0.0 and the dashboard" >&2
 backend postgres FREEZER_TEST_PG_URL
 backend mariadb FREEZER_TEST_MYSQL_URL
 backend opensearch FREEZER_TEST_OPENSEARCH_URL
@@ -71,6 +71,9 @@ for version in 18.0.0 19.0.0; do
     launch "upstream-$version" "" \
         .venv/bin/python -m benchmarks.upstream install "$version"
 done
+# Horizon + freezer-web-ui and headless Chromium for the browser test
+# (tests/functional/test_dashboard.py).
+launch dashboard "" tools/testenv/dashboard.sh ensure
 collect
 echo "== backends ready after $(( $(date +%s) - began )) s" >&2
 # The Keystone tests' users, projects and ids (tools/keystone/README.rst).

@@ -90,21 +90,32 @@ def apply_event(doc, event):
     return "success", new
 
 
+# Retry settings of a job action and the value an agent assumes when one
+# is missing: an embedded action may spell the default out.
+RETRY_DEFAULTS = {"max_retries": None, "max_retries_interval": None,
+                  "mandatory": False}
+_OWNER_FIELDS = ("_version", "user_id", "project_id")
+
+
 def actions_equal(embedded, stored):
     """Whether a job's embedded action is the stored action: the same
-    ``freezer_action`` and the same retry settings."""
-    ignore = ("_version", "user_id", "project_id")
+    ``freezer_action`` and the same retry settings. A key that is null
+    counts as absent (freezer-web-ui fills ``engine``, ``mode``... with
+    null before embedding an action), and a retry setting given its
+    default (``mandatory: false``) as not given."""
 
-    def _clean(d):
-        return {k: v for k, v in (d or {}).items() if k not in ignore}
+    def _freezer_action(doc):
+        return {k: v for k, v in (doc.get("freezer_action") or {}).items()
+                if v is not None and k not in _OWNER_FIELDS}
 
-    if _clean(embedded.get("freezer_action")) != \
-            _clean(stored.get("freezer_action")):
+    def _retry(doc, key):
+        value = doc.get(key)
+        return RETRY_DEFAULTS[key] if value is None else value
+
+    if _freezer_action(embedded) != _freezer_action(stored):
         return False
-    for key in ("max_retries", "max_retries_interval", "mandatory"):
-        if embedded.get(key) != stored.get(key):
-            return False
-    return True
+    return all(_retry(embedded, key) == _retry(stored, key)
+               for key in RETRY_DEFAULTS)
 
 
 def action_from_embedded(entry, action_id, user_id, project_id):
@@ -124,8 +135,8 @@ _CAPABILITIES = (
 
 def check_client_capabilities(client_info, job_doc):
     """Raise Unprocessable if an action needs something the client said it
-    does not support. A client that never listed a capability (agents
-    before 2025 did not) is not restricted on it."""
+    does not support. A client stored without a list (registered before
+    this service filled in the default lists) is not restricted on it."""
     for entry in job_doc.get("job_actions") or []:
         freezer_action = entry.get("freezer_action") or {}
         for name, keys, listing in _CAPABILITIES:

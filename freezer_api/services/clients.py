@@ -3,9 +3,20 @@
 import copy
 
 from freezer_api import exceptions
+from freezer_api import schemas
 from freezer_api.domain import kinds
 from freezer_api.services import base
 from freezer_api.storage import base as storage_base
+
+
+# What a client that does not say otherwise supports: everything the
+# schema knows (freezer-api 19 fills the same lists).
+DEFAULT_CAPABILITIES = {
+    "supported_actions": schemas.SUPPORTED_ACTIONS,
+    "supported_modes": schemas.SUPPORTED_MODES,
+    "supported_storages": schemas.SUPPORTED_STORAGES,
+    "supported_engines": schemas.SUPPORTED_ENGINES,
+}
 
 
 class ClientService(base.DocumentService):
@@ -16,13 +27,17 @@ class ClientService(base.DocumentService):
 
         Registering an existing client_id again updates its description,
         host name and capabilities (agents re-register at every start) and
-        answers like a creation.
+        answers like a creation. A ``supported_*`` list the registration
+        leaves out is the full list of that capability.
         """
         client_id = info["client_id"]
 
         def plan():
             record = self.find(caller, client_id)
             client = copy.deepcopy(info)
+            for listing, values in DEFAULT_CAPABILITIES.items():
+                if client.get(listing) is None:
+                    client[listing] = list(values)
             if record is None:
                 client.setdefault("uuid", self.new_id())
                 doc = {"client": client, "client_id": client_id,

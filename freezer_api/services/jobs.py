@@ -23,7 +23,8 @@ class JobService(base.DocumentService):
     def _embed_actions(self, caller, doc):
         """Give every embedded action an id and the operations that store
         it. An embedded action that names a stored action with the same
-        content is left alone; a changed one becomes a new action."""
+        content (``job_rules.actions_equal``) is a reference to it and
+        embeds it as stored; a changed one becomes a new action."""
         operations = []
         for entry in doc.get("job_actions") or []:
             action_id = entry.get("action_id")
@@ -31,9 +32,11 @@ class JobService(base.DocumentService):
                 stored = self.find(caller, action_id, kind=kinds.ACTIONS)
                 if stored is not None:
                     if job_rules.actions_equal(entry, stored.doc):
-                        entry.update(user_id=stored.doc["user_id"],
-                                     project_id=stored.doc.get(
-                                         "project_id", ""))
+                        # A reference: the job embeds the action as stored.
+                        entry.clear()
+                        entry.update(job_rules.action_from_embedded(
+                            stored.doc, action_id, stored.doc["user_id"],
+                            stored.doc.get("project_id", "")))
                         continue
                     action_id = self.new_id()
             else:

@@ -289,6 +289,80 @@ def test_changed_embedded_action_becomes_a_new_action(api):
         "freezer_action"]["path_to_backup"] == "/etc"
 
 
+def test_embedded_action_with_null_keys_is_a_reference(api):
+    """freezer-web-ui's Create Job embeds each chosen action as it read it,
+    plus ``"engine": null`` (and null for any of action, mode, storage,
+    engine_name, backup_name it lacks): the job refers to that action, no
+    copy is stored."""
+    action_id = api.create("actions", {
+        "freezer_action": {"action": "backup", "mode": "fs",
+                           "backup_name": "etc", "path_to_backup": "/etc",
+                           "storage": "local", "container": "/tmp/c"},
+        "max_retries": 3, "max_retries_interval": 10})
+    stored = api.get("/actions/" + action_id).json
+    embedded = dict(stored, action_id=action_id, mandatory=False,
+                    freezer_action=dict(stored["freezer_action"],
+                                        engine=None, engine_name=None))
+    job_id = api.create("jobs", {"client_id": api.client_id(),
+                                 "description": "from the dashboard",
+                                 "job_actions": [embedded],
+                                 "job_schedule": {}})
+    assert [a["action_id"] for a in api.get("/actions").json["actions"]] \
+        == [action_id]
+    job = api.get("/jobs/" + job_id).json
+    [entry] = job["job_actions"]
+    assert entry["action_id"] == action_id
+    # The job embeds the action as stored: without the nulls.
+    assert entry["freezer_action"] == stored["freezer_action"]
+    assert "engine" not in entry["freezer_action"]
+    # The same on a PATCH of the job's actions (Update Job's actions step).
+    result = api.patch("/jobs/" + job_id, {"job_actions": [embedded]})
+    assert result.status_code == 200, result.text
+    assert len(api.get("/actions").json["actions"]) == 1
+    # A real change still makes a new action.
+    for number, change in enumerate((
+            {"freezer_action": dict(embedded["freezer_action"],
+                                    engine="tar")},
+            {"max_retries": 4}), start=2):
+        result = api.patch("/jobs/" + job_id, {
+            "job_actions": [dict(embedded, **change)]})
+        assert result.status_code == 200, result.text
+        new_id = api.get("/jobs/" + job_id).json["job_actions"][0][
+            "action_id"]
+        assert new_id != action_id
+        assert len(api.get("/actions").json["actions"]) == number
+
+
+def test_client_registered_without_capabilities_gets_the_defaults(api):
+    """Like freezer-api 19: a registration without the ``supported_*``
+    lists (freezer-scheduler before 2025) gets the full lists, which
+    freezer-web-ui shows and the capability check then uses."""
+    client_id = api.client_id()
+    info = api.get("/clients/" + client_id).json["client"]
+    assert info["supported_actions"] == [
+        "backup", "restore", "info", "admin", "exec"]
+    assert info["supported_modes"] == [
+        "fs", "mongo", "mysql", "sqlserver", "cinder", "glance",
+        "cindernative", "nova"]
+    assert info["supported_storages"] == [
+        "local", "swift", "ssh", "s3", "ftp", "ftps"]
+    assert info["supported_engines"] == [
+        "tar", "rsync", "rsyncv2", "nova", "osbrick", "glance"]
+    # A list given is kept; the others are filled in.
+    host = "caps-%s" % api.version
+    result = api.post("/clients", {"client_id": "%s_%s" % (api.project,
+                                                           host),
+                                   "hostname": host,
+                                   "supported_engines": ["tar"]})
+    assert result.status_code == 201
+    info = api.get("/clients/%s_%s" % (api.project, host)).json["client"]
+    assert info["supported_engines"] == ["tar"]
+    assert info["supported_storages"][0] == "local"
+    bad = {"client_id": client_id, "job_actions": [
+        {"freezer_action": {"action": "backup", "engine_name": "zfs"}}]}
+    assert api.post("/jobs", bad).status_code == 422
+
+
 def test_job_replace_keeps_the_id_and_creates_when_missing(api):
     client_id = api.client_id()
     body = {"client_id": client_id, "job_actions": [

@@ -213,10 +213,11 @@ def refused_url():
 
 
 def port_is_free(port):
-    """Whether ``port`` can be bound on loopback right now (without
-    SO_REUSEADDR: a previous server's TIME_WAIT connections count as
-    busy, as they do for gunicorn)."""
+    """Whether ``port`` can be bound on loopback right now, as gunicorn
+    binds it (with SO_REUSEADDR): a listening server makes it busy, the
+    TIME_WAIT connections a stopped one left (up to a minute) do not."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

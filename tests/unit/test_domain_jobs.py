@@ -67,6 +67,28 @@ def test_actions_equal_ignores_owner_fields():
                                       "max_retries": 1})
 
 
+def test_actions_equal_null_and_default_keys_are_absent():
+    stored = {"freezer_action": {"action": "backup", "mode": "fs"},
+              "max_retries": 2, "action_id": "i", "user_id": "u"}
+    # What freezer-web-ui embeds: the stored action plus nulls.
+    embedded = {"freezer_action": {"action": "backup", "mode": "fs",
+                                   "engine": None, "storage": None},
+                "max_retries": 2, "max_retries_interval": None,
+                "mandatory": False, "action_id": "i", "_version": 3}
+    assert jobs.actions_equal(embedded, stored)
+    assert jobs.actions_equal(stored, embedded)
+    # A value where the stored action has none, or a null over a value,
+    # a changed retry setting, a mandatory action: all changes.
+    for fa in ({"action": "backup", "mode": "fs", "engine": "tar"},
+               {"action": "backup", "mode": None}):
+        assert not jobs.actions_equal(dict(embedded, freezer_action=fa),
+                                      stored)
+    assert not jobs.actions_equal(dict(embedded, max_retries=None), stored)
+    assert not jobs.actions_equal(dict(embedded, mandatory=True), stored)
+    assert not jobs.actions_equal(dict(embedded, max_retries_interval=0),
+                                  stored)
+
+
 def test_capabilities_unlisted_means_unrestricted():
     job = {"job_actions": [{"freezer_action": {"action": "exec",
                                                "storage": "s3"}}]}

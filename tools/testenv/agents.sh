@@ -38,6 +38,8 @@ NAMES=(cli-v2 cli-v1 scheduler-v1 scheduler-v2)
 
 log() { printf 'agents.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=tools/testenv/python.sh
+. "$SCRIPT_DIR/python.sh"
 
 # The program whose presence shows that NAME's venv is complete.
 entry_point() {
@@ -53,17 +55,8 @@ check_name() {
     [[ -f "$PINS_DIR/$1.txt" ]] || die "missing $PINS_DIR/$1.txt"
 }
 
-pick_python() {
-    local py
-    for py in ${AGENTS_PYTHON:-} python3.11 python3; do
-        if command -v "$py" >/dev/null 2>&1 &&
-                "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
-                    2>/dev/null; then
-            command -v "$py"
-            return 0
-        fi
-    done
-    die "no python >= 3.10 found (set AGENTS_PYTHON)"
+python_for_venv() {  # a python >= 3.10: $AGENTS_PYTHON, python3.11, python3
+    pick_python 10 "${AGENTS_PYTHON:-}" python3.11 python3
 }
 
 # What a venv was made from: the pins and the exact interpreter.
@@ -116,7 +109,7 @@ cmd_ensure() {
     for name in "${names[@]}"; do check_name "$name"; done
     mkdir -p "$AGENTS_DIR"
     [[ -f "$AGENTS_DIR/.gitignore" ]] || printf '*\n' >"$AGENTS_DIR/.gitignore"
-    python=$(pick_python)
+    python=$(python_for_venv)
     PYTHON_VERSION=$("$python" -c 'import sys; print(sys.version)')
     for name in "${names[@]}"; do
         build "$name" "$python" &
@@ -134,7 +127,7 @@ cmd_ensure() {
 cmd_path() {
     [[ $# -eq 1 ]] || die "usage: agents.sh path NAME"
     check_name "$1"
-    is_ready "$1" "$(stamp_of "$1" "$(pick_python)")" ||
+    is_ready "$1" "$(stamp_of "$1" "$(python_for_venv)")" ||
         die "$1 is not ready: run agents.sh ensure $1"
     printf '%s\n' "$AGENTS_DIR/$1"
 }
