@@ -220,12 +220,11 @@ class InFlight:
 
 
 def access_logged(application, log):
-    """``application`` writing one access line per request to gunicorn's
-    access log (method, path, status, length, duration: never headers,
-    so never a token)."""
+    """``application`` writing one line per request to gunicorn's access
+    log, in gunicorn's default format (``%(h)s %(l)s %(u)s %(t)s "%(r)s"
+    %(s)s %(b)s "%(f)s" "%(a)s"``): no other header, so never a token."""
 
     def logged(environ, start_response):
-        began = time.monotonic()
         answer = {}
 
         def recording_start_response(status, headers, exc_info=None):
@@ -237,15 +236,15 @@ def access_logged(application, log):
         try:
             yield from application(environ, recording_start_response)
         finally:
-            uri = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
             log.access_log.info(
-                '%s - - [%s] "%s %s %s" %s %s %.1fms "%s"',
+                '%s - - [%s] "%s %s %s" %s %s "%s" "%s"',
                 environ.get("REMOTE_ADDR", "-"),
                 time.strftime("%d/%b/%Y:%H:%M:%S %z"),
-                environ.get("REQUEST_METHOD", "-"), uri,
+                environ.get("REQUEST_METHOD", "-"),
+                environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""),
                 environ.get("SERVER_PROTOCOL", "-"),
                 answer.get("status", "-"), answer.get("length", "-"),
-                (time.monotonic() - began) * 1000,
+                environ.get("HTTP_REFERER", "-"),
                 environ.get("HTTP_USER_AGENT", "-"))
 
     return logged

@@ -41,7 +41,7 @@ class _Log:
         self.lines.append(fmt % args)
 
 
-def test_the_access_line_has_no_header_but_the_agent():
+def test_the_access_line_is_gunicorns_with_no_header_but_the_agent():
     log = _Log()
     app = worker.access_logged(_app, log)
     environ = {"REQUEST_METHOD": "POST", "REQUEST_URI": "/v1/jobs?limit=1",
@@ -50,7 +50,7 @@ def test_the_access_line_has_no_header_but_the_agent():
                "HTTP_USER_AGENT": "freezer-scheduler"}
     assert b"".join(app(environ, _start_response)) == b"{}"
     (line,) = log.lines
-    assert '"POST /v1/jobs?limit=1 HTTP/1.1" 201 2 ' in line
+    assert '"POST /v1/jobs?limit=1 HTTP/1.1" 201 2 "-" ' in line
     assert line.startswith("127.0.0.1 - - [")
     assert line.endswith('"freezer-scheduler"')
     assert "secret-token" not in line
