@@ -149,7 +149,7 @@ def caller(req, project_id, all_projects=False):
         scope = Scope(project_id=project_id, all_projects=all_projects)
         owner_project = project_id
     return Caller(user_id=ctx.user_id, owner_project=owner_project,
-                  scope=scope, user_name=ctx.user_name)
+                  scope=scope, token=ctx.auth_token)
 
 
 class RequireJSON:

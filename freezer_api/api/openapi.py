@@ -139,7 +139,6 @@ def _response_schemas():
         "required": ["backup_id", "user_id", "backup_metadata"],
         "properties": dict(
             owner, backup_id=schemas.ID,
-            user_name={"type": "string"},
             status={"enum": schemas.BACKUP_STATUSES},
             backup_metadata=_ref("schemas", "backup_create"),
             _version=_VERSION),

@@ -13,13 +13,17 @@ class Caller:
     """Who is asking, and which documents they may reach.
 
     ``scope`` selects what they see (by user on v1, by project on v2); new
-    documents belong to ``user_id`` and ``owner_project``.
+    documents belong to ``user_id`` and ``owner_project``. ``token`` is
+    the caller's Keystone token (None without Keystone): what a trust is
+    created with, since only the trustor may delegate its roles.
+    ``privileged`` callers (admin, service) see every job's trust.
     """
 
     user_id: str
     owner_project: str
     scope: storage_base.Scope
-    user_name: str | None = None
+    token: str | None = dataclasses.field(default=None, repr=False)
+    privileged: bool = False
 
 
 class DocumentService:
