@@ -23,6 +23,7 @@ class Caller:
     owner_project: str
     scope: storage_base.Scope
     token: str | None = dataclasses.field(default=None, repr=False)
+    roles: tuple = ()
     privileged: bool = False
 
 
@@ -118,11 +119,12 @@ class DocumentService:
         return self._transact(plan)
 
     def delete(self, caller, doc_id, if_match=None):
+        """Delete ``doc_id``; returns the document as it was."""
         def plan():
             record = self.storage.get(self.kind, caller.scope, doc_id)
             self.check_version(record, if_match)
-            return self._delete_operations(caller, record), None
-        self._transact(plan)
+            return self._delete_operations(caller, record), record.doc
+        return self._transact(plan)
 
     def _delete_operations(self, caller, record):
         return [storage_base.Delete(record)]
