@@ -64,14 +64,20 @@ class JobService(base.DocumentService):
 
     def _trust(self, caller, doc, client, stored=None):
         """Give ``doc`` the trust its client needs: the stored job's when
-        it has one of the same trustor, else one from Keystone."""
+        its owner delegated it (whoever changes the job: the central
+        scheduler reports through it), else a new one from its owner,
+        who must be the caller (only a trustor may delegate)."""
         if self.trusts is None or not (
                 self.enforce_trusts or client.doc["client"].get("is_central")):
             return
         kept = (stored or {}).get(CREDENTIALS)
-        if kept and kept.get("trustor_user_id") == caller.user_id:
+        if kept and kept.get("trustor_user_id") == doc["user_id"]:
             doc[CREDENTIALS] = kept
             return
+        if doc["user_id"] != caller.user_id:
+            raise exceptions.Unprocessable(
+                "Missing required credentials: only the job's owner can "
+                "delegate the trust a central client needs")
         doc[CREDENTIALS] = self.trusts.ensure(
             caller.token, caller.user_id, caller.owner_project,
             caller.roles)
