@@ -168,3 +168,42 @@ def test_jobs_of_other_clients_get_no_trust(keystone, server):  # noqa: F811
     job = _call("GET", "%s/jobs/%s" % (a, answer.json()["job_id"]),
                 keystone.token("alice")).json()
     assert "user_credentials" not in job
+
+
+def test_keystone_refusing_or_missing_is_422_or_503(keystone, tmp_path):  # noqa: F811,E501
+    """A trust Keystone refuses (alice has no ``admin`` to delegate) is
+    422; a trustee whose Keystone cannot be reached is 503 with
+    Retry-After. Nothing is stored either way."""
+    alice = keystone.user("alice")
+    dead = keystone.authtoken_options(auth_url=ks.refused_url())
+    conf = {
+        "refused": "[centralized_scheduler]\n"
+                   "trusts_delegated_roles = admin\n",
+        "unreachable": "[centralized_scheduler]\nauth_section = dead\n"
+                       "[dead]\n" + "".join(
+                           "%s = %s\n" % item for item in dead.items()),
+    }
+    expected = {"refused": 422, "unreachable": 503}
+    for name, extra in conf.items():
+        running = ks.start_server(tmp_path / name, keystone,
+                                  extra_conf=extra)
+        try:
+            a = "%s/v2/%s" % (running.base_url, alice.project_id)
+            client_id = "central-" + uuid.uuid4().hex[:8]
+            assert _call("POST", a + "/clients", keystone.token("adam"),
+                         json={"client_id": client_id, "hostname": "c",
+                               "is_central": True}).status_code == 201
+            answer = _call("POST", a + "/jobs", keystone.token("alice"),
+                           json=_job(client_id))
+            assert answer.status_code == expected[name], answer.text
+            body = answer.json()
+            assert set(body) == {"title", "description"}
+            if name == "refused":
+                assert "Missing required credentials" in \
+                    body["description"]
+            else:
+                assert answer.headers["Retry-After"]
+            assert _call("GET", a + "/jobs", keystone.token("alice")
+                         ).json()["jobs"] == []
+        finally:
+            running.stop()
