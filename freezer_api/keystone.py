@@ -39,29 +39,29 @@ class Trusts:
         self.conf = conf
         self.session = ks_session.Session(timeout=TIMEOUT)
         self._lock = threading.Lock()
-        self._service = None  # (auth plugin, trustee id, identity URL)
+        self._service = None  # (trustee's user id, Keystone v3 URL)
 
     def _trustee(self):
-        """The service user's auth plugin, id and Keystone URL, found once
-        per process (the first trust needs them, not the start-up)."""
+        """The trustee's user id and Keystone's URL, found once per
+        process (by the first trust, not at start-up)."""
         with self._lock:
             if self._service is None:
-                plugin = ks_loading.load_auth_from_conf_options(
-                    self.conf, self.section)
-                if plugin is None:
-                    raise exceptions.Unprocessable(
-                        "Missing required credentials: [%s] names no "
-                        "Keystone user to delegate to" % self.section)
                 with _keystone_errors("authenticate the trustee"):
+                    plugin = ks_loading.load_auth_from_conf_options(
+                        self.conf, self.section)
+                    if plugin is None:
+                        raise exceptions.Unprocessable(
+                            "Missing required credentials: [%s] names no "
+                            "Keystone user to delegate to" % self.section)
                     user_id = self.session.get_user_id(auth=plugin)
                 url = plugin.auth_url.rstrip("/")
                 if not url.endswith("/v3"):
                     url += "/v3"
-                self._service = (plugin, user_id, url)
+                self._service = (user_id, url)
             return self._service
 
     def _call(self, what, method, path, token, **kwargs):
-        _plugin, _trustee, url = self._trustee()
+        _trustee, url = self._trustee()
         with _keystone_errors(what):
             return self.session.request(
                 url + path, method, authenticated=False, raise_exc=True,
@@ -76,7 +76,7 @@ class Trusts:
             raise exceptions.Unprocessable(
                 "Missing required credentials: a job for a central client "
                 "needs a Keystone token to delegate")
-        _plugin, trustee, _url = self._trustee()
+        trustee, _url = self._trustee()
         found = self._call(
             "list trusts", "GET", "/OS-TRUST/trusts", token,
             params={"trustor_user_id": trustor_user_id}).json()
@@ -102,11 +102,13 @@ class Trusts:
 
     def delete(self, token, trust_id):
         """Delete a trust no job names any more. Only its trustor (or an
-        admin) may: with anyone else's token it is left, and logged."""
+        admin) may: with anyone else's token, or while Keystone cannot be
+        reached, it is left, and logged (the job is gone either way)."""
         try:
             self._call("delete a trust", "DELETE",
                        "/OS-TRUST/trusts/" + trust_id, token)
-        except exceptions.Unprocessable as exc:
+        except (exceptions.Unprocessable,
+                exceptions.IdentityUnavailable) as exc:
             LOG.warning("An unused trust was left in Keystone: %s", exc)
 
 

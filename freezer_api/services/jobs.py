@@ -7,14 +7,12 @@ from freezer_api.domain import documents
 from freezer_api.domain import jobs as job_rules
 from freezer_api.domain import kinds
 from freezer_api.domain import sessions as session_rules
+from freezer_api.domain.search import Query
 from freezer_api.services import base
 from freezer_api.services import clients
-from freezer_api.domain.search import Query
 from freezer_api.storage import base as storage_base
 
-EVERY_PROJECT = clients.EVERY_PROJECT
-
-
+# Where a job keeps its trust: {"trust_id", "trustor_user_id"}.
 CREDENTIALS = "user_credentials"
 
 
@@ -158,9 +156,9 @@ class JobService(base.DocumentService):
         """Delete the job, then its trust if no other job names it."""
         doc = super().delete(caller, doc_id, if_match)
         trust_id = (doc.get(CREDENTIALS) or {}).get("trust_id")
-        if trust_id and self.trusts is not None and \
-                not self.storage.search(self.kind, EVERY_PROJECT, Query(
-                    match=(("trust_id", trust_id),), limit=1)):
+        if trust_id and self.trusts is not None and not self.storage.search(
+                self.kind, clients.EVERY_PROJECT,
+                Query(match=(("trust_id", trust_id),), limit=1)):
             self.trusts.delete(caller.token, trust_id)
         return doc
 
