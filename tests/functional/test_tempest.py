@@ -10,6 +10,7 @@ so the server serves on the catalog's port, held for this test alone.
 Every test must pass: none may fail or be skipped.
 """
 
+import os
 import re
 import subprocess
 import textwrap
@@ -75,8 +76,13 @@ def _tempest_conf(keystone, log_file):  # noqa: F811
 def test_freezer_tempest_plugin_api_suite(keystone, tmp_path):  # noqa: F811
     venv = agents.ensure_venvs("tempest")["tempest"]
     workspace = tmp_path / "tempest"
-    subprocess.run([str(venv / "bin" / "tempest"), "init", str(workspace)],
-                   check=True, capture_output=True, timeout=120)
+    # tempest keeps a registry of workspaces by name in ~/.tempest: one
+    # of its own, so that runs neither collide nor leave anything behind.
+    env = dict(os.environ, HOME=str(tmp_path / "home"))
+    init = subprocess.run([str(venv / "bin" / "tempest"), "init",
+                           str(workspace)], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert init.returncode == 0, init.stdout + init.stderr
     (workspace / "etc" / "tempest.conf").write_text(
         _tempest_conf(keystone, workspace / "tempest.log"))
     (tmp_path / "server").mkdir()
@@ -86,7 +92,7 @@ def test_freezer_tempest_plugin_api_suite(keystone, tmp_path):  # noqa: F811
             result = subprocess.run(
                 [str(venv / "bin" / "tempest"), "run", "--concurrency", "1",
                  "--regex", "^" + re.escape(SUITE) + r"\."],
-                cwd=workspace, capture_output=True, text=True,
+                cwd=workspace, env=env, capture_output=True, text=True,
                 timeout=TIMEOUT)
         finally:
             server.stop()
