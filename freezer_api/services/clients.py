@@ -2,11 +2,12 @@
 
 A central client (``is_central``, registered by an admin or service user:
 a freezer-scheduler with ``centralized_scheduler = true``) serves every
-project: any project may read it and give it jobs. Its client_id is
-unique across projects.
+project: every project lists and reads it, and may give it jobs. Its
+client_id is unique across projects.
 """
 
 import copy
+import dataclasses
 
 from freezer_api import exceptions
 from freezer_api.domain import kinds
@@ -32,6 +33,18 @@ def find_central(storage, client_id):
 
 class ClientService(base.DocumentService):
     kind = kinds.CLIENTS
+
+    @staticmethod
+    def _listed(caller):
+        """A client list shows the central clients too."""
+        return dataclasses.replace(caller, scope=dataclasses.replace(
+            caller.scope, central_clients=True))
+
+    def page(self, caller, query):
+        return super().page(self._listed(caller), query)
+
+    def fingerprint(self, caller, query):
+        return super().fingerprint(self._listed(caller), query)
 
     def get(self, caller, doc_id):
         """The caller's client, or a central one."""

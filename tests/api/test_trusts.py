@@ -173,3 +173,13 @@ def test_a_central_client_serves_every_project(driver, clock, trusts):
     assert taken.status_code == 409, taken.text
     assert bob.get("/clients/" + alice.client_id()).status_code == 404
     assert bob.delete("/clients/" + central).status_code == 404
+    # Every project's client list shows it, beside its own clients.
+    own = bob.client_id()
+    listed = [c["client_id"] for c in bob.get("/clients").json["clients"]]
+    assert sorted(listed) == sorted([central, own])
+    # A central client registered again as a plain one leaves the lists.
+    service = alice.as_user("freezer", roles=SERVICE)
+    assert service.post("/clients", {"client_id": central,
+                                     "hostname": "c"}).status_code == 201
+    assert [c["client_id"] for c in bob.get("/clients").json["clients"]] \
+        == [own]
