@@ -69,24 +69,31 @@ class Trusts:
 
     def ensure(self, token, trustor_user_id, project_id, roles=()):
         """The ``user_credentials`` of a trust from ``trustor_user_id``
-        (whose ``token`` this is) in ``project_id`` to the trustee: an
-        existing one, or a new one delegating ``trusts_delegated_roles``
-        (the token's ``roles`` when that list is empty)."""
+        (whose ``token`` this is) in ``project_id`` to the trustee that
+        delegates ``trusts_delegated_roles`` (the token's ``roles`` when
+        that list is empty): an existing one, or a new one."""
         if not token:
             raise exceptions.Unprocessable(
                 "Missing required credentials: a job for a central client "
                 "needs a Keystone token to delegate")
         trustee, _url = self._trustee()
+        names = self.roles or list(roles)
         found = self._call(
             "list trusts", "GET", "/OS-TRUST/trusts", token,
             params={"trustor_user_id": trustor_user_id}).json()
         for trust in found.get("trusts") or []:
-            if trust.get("trustee_user_id") == trustee and \
-                    trust.get("project_id") == project_id and \
-                    trust.get("remaining_uses") is None and \
-                    not trust.get("expires_at"):
+            if trust.get("trustee_user_id") != trustee or \
+                    trust.get("project_id") != project_id or \
+                    trust.get("remaining_uses") is not None or \
+                    trust.get("expires_at"):
+                continue
+            # (A list leaves the roles out; the trust itself has them.)
+            trust = self._call(
+                "read a trust", "GET", "/OS-TRUST/trusts/" + trust["id"],
+                token).json()["trust"]
+            if set(names) <= {role.get("name")
+                              for role in trust.get("roles") or ()}:
                 return _credentials(trust)
-        names = self.roles or list(roles)
         created = self._call(
             "create a trust", "POST", "/OS-TRUST/trusts", token, json={
                 "trust": {"trustor_user_id": trustor_user_id,

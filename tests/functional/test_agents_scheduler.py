@@ -27,6 +27,7 @@ import uuid
 from concurrent import futures
 
 import pytest
+import requests
 
 from tests.functional import agents_support as agents
 from tests.functional import keystone_support as ks
@@ -294,3 +295,10 @@ def test_a_central_scheduler_runs_two_projects_jobs_through_trusts(
     # Neither owner sees the other's job, backup or trust.
     assert jobs["bob"] not in owners["alice"].ids("jobs")
     assert jobs["alice"] not in owners["bob"].ids("jobs")
+    # Deleting each project's job deletes its trust.
+    for user, api in owners.items():
+        assert api.status("DELETE", "/jobs/" + jobs[user]) == 204
+        gone = requests.get("%s/OS-TRUST/trusts/%s" % (
+            keystone.url, trusts[user]), timeout=30,
+            headers={"X-Auth-Token": keystone.token(user)})
+        assert gone.status_code == 404, gone.text
