@@ -77,8 +77,7 @@ class JobService(base.DocumentService):
                 "Missing required credentials: only the job's owner can "
                 "delegate the trust a central client needs")
         doc[CREDENTIALS] = self.trusts.ensure(
-            caller.token, caller.user_id, caller.owner_project,
-            caller.roles)
+            caller.token, caller.user_id, doc["project_id"], caller.roles)
 
     def _embed_actions(self, caller, doc):
         """Give every embedded action an id and the operations that store
