@@ -62,12 +62,26 @@ def needs_auto_upgrade(conf):
         (conf.database.connection or "").startswith("sqlite")
 
 
-def create_app(conf, storage=None, clock=None, new_id=None):
+def _trusts(conf):
+    """The Keystone trusts of central clients' jobs, or None when none
+    are made (``[centralized_scheduler] enabled`` off, or no Keystone)."""
+    if not conf.centralized_scheduler.enabled:
+        return None
+    if conf.auth_strategy != "keystone":
+        LOG.info("auth_strategy = noauth: jobs of central clients get no "
+                 "Keystone trust")
+        return None
+    from freezer_api import keystone
+    return keystone.Trusts(conf)
+
+
+def create_app(conf, storage=None, clock=None, new_id=None, trusts=None):
     """Build the WSGI application from a parsed ``conf``.
 
-    ``storage``, ``clock`` and ``new_id`` may be injected (tests); by
-    default the driver named by ``[storage] driver`` is loaded (and, for
-    the embedded SQLite default, its schema created or upgraded).
+    ``storage``, ``clock``, ``new_id`` and ``trusts`` may be injected
+    (tests); by default the driver named by ``[storage] driver`` is loaded
+    (and, for the embedded SQLite default, its schema created or
+    upgraded), and trusts are made as ``[centralized_scheduler]`` says.
     """
     if storage is None:
         storage = storage_module.load_driver(conf)
@@ -80,7 +94,9 @@ def create_app(conf, storage=None, clock=None, new_id=None):
                                       "both off: nothing to serve")
     services = services_module.Services(
         storage, clock or _clock, new_id or _new_id,
-        max_retries=conf.api.max_write_retries)
+        max_retries=conf.api.max_write_retries,
+        trusts=trusts if trusts is not None else _trusts(conf),
+        enforce_trusts=conf.centralized_scheduler.enforce_trusts)
     authorizer = context.Authorizer(conf)
 
     app = falcon.App(middleware=[context.RequireJSON(),

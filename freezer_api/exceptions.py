@@ -57,6 +57,11 @@ class StorageUnavailable(FreezerError):
     """The storage backend cannot be reached (HTTP 503, Retry-After)."""
 
 
+class IdentityUnavailable(FreezerError):
+    """Keystone cannot be reached to create or delete a trust (HTTP 503,
+    Retry-After)."""
+
+
 class VersionConflict(FreezerError):
     """Internal: a compare-and-set write found a newer version.
 

@@ -123,19 +123,22 @@ class Authorizer:
         self.enforcer = Enforcer(conf)
         self.enforcer.register_defaults(policies.list_rules())
 
-    def authorize(self, req, rule, project_id=None):
+    def allowed(self, req, rule, project_id=None):
         ctx = req.context.auth
         target = {"project_id": project_id or ctx.project_id or "",
                   "user_id": ctx.user_id}
-        if not self.enforcer.allowed(rule, target, ctx):
+        return self.enforcer.allowed(rule, target, ctx)
+
+    def authorize(self, req, rule, project_id=None):
+        if not self.allowed(req, rule, project_id):
             raise exceptions.Forbidden(
                 "You are not allowed to perform %s" % rule)
 
 
-def caller(req, project_id, all_projects=False):
+def caller(req, project_id, all_projects=False, privileged=False):
     """The Caller of a request: v1 (``project_id`` None) reaches the
     user's documents, v2 those of the URL project, which must be the one
-    the caller is scoped to."""
+    the caller is scoped to. ``privileged``: sees every job's trust."""
     ctx = req.context.auth
     token_project = ctx.project_id or ""
     if project_id is None:
@@ -149,7 +152,8 @@ def caller(req, project_id, all_projects=False):
         scope = Scope(project_id=project_id, all_projects=all_projects)
         owner_project = project_id
     return Caller(user_id=ctx.user_id, owner_project=owner_project,
-                  scope=scope, user_name=ctx.user_name)
+                  scope=scope, token=ctx.auth_token,
+                  roles=tuple(ctx.roles), privileged=privileged)
 
 
 class RequireJSON:

@@ -21,6 +21,7 @@ ERRORS = (
     (exceptions.PreconditionFailed, falcon.HTTP_412, "Precondition Failed"),
     (exceptions.Unprocessable, falcon.HTTP_422, "Unprocessable Entity"),
     (exceptions.StorageUnavailable, falcon.HTTP_503, "Service Unavailable"),
+    (exceptions.IdentityUnavailable, falcon.HTTP_503, "Service Unavailable"),
 )
 RETRY_AFTER = 5
 

@@ -74,12 +74,13 @@ ERROR_RESPONSES = {
           "not JSON (application/json, */*+json, text/plain or "
           "application/x-www-form-urlencoded are read as JSON)."),
     422: ("UnprocessableEntity", "Well-formed, but names a client that "
-          "does not exist or does not support what the job asks."),
+          "does not exist or does not support what the job asks, or "
+          "Keystone refused the trust a central client's job needs."),
     431: ("RequestHeaderFieldsTooLarge", "A header is longer than "
           "gunicorn's limit_request_field_size (8190 bytes), or there are "
           "more than limit_request_fields (100)."),
-    503: ("ServiceUnavailable", "Storage is unreachable; retry after "
-          "Retry-After seconds."),
+    503: ("ServiceUnavailable", "Storage (or, for a trust, Keystone) is "
+          "unreachable; retry after Retry-After seconds."),
 }
 
 ERROR_SCHEMA = {
@@ -139,7 +140,6 @@ def _response_schemas():
         "required": ["backup_id", "user_id", "backup_metadata"],
         "properties": dict(
             owner, backup_id=schemas.ID,
-            user_name={"type": "string"},
             status={"enum": schemas.BACKUP_STATUSES},
             backup_metadata=_ref("schemas", "backup_create"),
             _version=_VERSION),

@@ -61,7 +61,10 @@ class Resource:
 
     def _caller(self, req, rule, project_id, all_projects=False):
         self.authorizer.authorize(req, rule, project_id)
-        return context.caller(req, project_id, all_projects)
+        # Only the trustor and these see a job's Keystone trust.
+        privileged = self.kind == kinds.JOBS and self.authorizer.allowed(
+            req, "jobs:get_credentials", project_id)
+        return context.caller(req, project_id, all_projects, privileged)
 
     def _body(self, req, schema):
         return schemas.validate(schema, params.read_object(

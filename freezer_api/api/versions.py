@@ -68,7 +68,11 @@ def _home(resources):
 
 
 def _homedoc(prefix):
-    names = [("backups", "backup_id", ["GET", "DELETE"]),
+    """Upstream's relations (``rel/backups`` names one backup, ``rel/jobs``
+    the job list, ``rel/job`` one job), then the same pair for every
+    other kind; the backup list, whose upstream name is taken, is
+    ``rel/backup-list``."""
+    names = [("backups", "backup_id", ["GET", "PATCH", "DELETE"]),
              ("clients", "client_id", ["GET", "DELETE"]),
              ("jobs", "job_id", ["GET", "PATCH", "POST", "DELETE"]),
              ("actions", "action_id", ["GET", "PATCH", "POST", "DELETE"]),
@@ -76,9 +80,16 @@ def _homedoc(prefix):
     entries = []
     pvars = {"project_id": "param/project_id"} if "{" in prefix else {}
     for name, id_name, allow in names:
-        entries.append((name, prefix + "/" + name + "{?limit,offset}",
-                        dict(pvars), ["GET", "POST"]))
-        entries.append((name[:-1], "%s/%s/{%s}" % (prefix, name, id_name),
+        query = ["offset", "limit"]
+        if name == "jobs":
+            query.insert(0, "all_projects")
+        collection = "backup-list" if name == "backups" else name
+        document = name if name == "backups" else name[:-1]
+        entries.append((collection, "%s/%s{?%s}" % (prefix, name,
+                                                    ",".join(query)),
+                        dict(pvars, **{q: "param/" + q for q in query}),
+                        ["GET", "POST"]))
+        entries.append((document, "%s/%s/{%s}" % (prefix, name, id_name),
                         dict(pvars, **{id_name: "param/" + id_name}),
                         allow))
     return json.dumps(_home(entries), indent=4)

@@ -7,9 +7,10 @@ from freezer_api.conf import api
 from freezer_api.conf import database
 from freezer_api.conf import elasticsearch
 from freezer_api.conf import middleware
+from freezer_api.conf import scheduler
 from freezer_api.conf import storage
 
-MODULES = (api, storage, database, elasticsearch)
+MODULES = (api, storage, database, elasticsearch, scheduler)
 
 
 def register_opts(conf):

@@ -25,6 +25,9 @@ ID_FIELDS = {
 
 # Indexed columns every driver keeps beside the document.
 INDEXED = ("client_id", "session_id", "status", "time_ts")
+# The ``status`` of a central client (``is_central``), which every
+# project's client list shows.
+CENTRAL = "central"
 
 # Filter keys that map onto an indexed field, per kind. Any other key is
 # matched against every leaf of the document with that name.
@@ -81,4 +84,6 @@ def indexed_fields(kind, doc):
         fields["time_ts"] = _int_or_none(meta.get("time_stamp"))
     elif kind == CLIENTS:
         fields["client_id"] = _str_or_none(doc["client"].get("client_id"))
+        if doc["client"].get("is_central") is True:
+            fields["status"] = CENTRAL
     return fields

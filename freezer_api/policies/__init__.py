@@ -88,7 +88,12 @@ RULES = {
               "/jobs/{job_id}/event"),
         _rule("jobs:get_all_projects", "rule:admin_or_service",
               "List the jobs of every project (all_projects=true).", "GET",
-              "/jobs")],
+              "/jobs"),
+        _rule("jobs:get_credentials", "rule:admin_or_service",
+              "See the Keystone trust (user_credentials) of jobs the "
+              "caller did not delegate: a central scheduler acts through "
+              "it. A job's trustor always sees its own.", "GET",
+              "/jobs/{job_id}")],
     "actions": _crud("actions", "action_id", True),
     "sessions": _crud("sessions", "session_id", True) + [
         _rule("sessions:action:create", "rule:project_member",

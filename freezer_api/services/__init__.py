@@ -17,13 +17,15 @@ from freezer_api.services.sessions import SessionService
 class Services:
     """One service per kind, sharing the storage driver, clock and ids."""
 
-    def __init__(self, storage, clock, new_id, max_retries=50, sleep=None):
+    def __init__(self, storage, clock, new_id, max_retries=50, sleep=None,
+                 trusts=None, enforce_trusts=False):
         kwargs = dict(storage=storage, clock=clock, new_id=new_id,
                       max_retries=max_retries, sleep=sleep)
         self.backups = BackupService(**kwargs)
         self.clients = ClientService(**kwargs)
         self.actions = ActionService(**kwargs)
-        self.jobs = JobService(**kwargs)
+        self.jobs = JobService(trusts=trusts, enforce_trusts=enforce_trusts,
+                               **kwargs)
         self.sessions = SessionService(**kwargs)
         self.storage = storage
 

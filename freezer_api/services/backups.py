@@ -7,6 +7,8 @@ from freezer_api.domain import kinds
 from freezer_api.services import base
 from freezer_api.storage import base as storage_base
 
+# (``user_name``: freezer-api 18 stored it; 19 and this service do not,
+# and a PATCH does not merge it into the metadata.)
 SERVER_FIELDS = ("backup_id", "user_id", "user_name", "project_id",
                  "_version")
 DEFAULT_STATUS = "available"
@@ -18,7 +20,6 @@ class BackupService(base.DocumentService):
     def create(self, caller, metadata):
         metadata = dict(metadata)
         doc = {"backup_id": self.new_id(), "user_id": caller.user_id,
-               "user_name": caller.user_name or "",
                "project_id": caller.owner_project,
                "status": metadata.pop("status", DEFAULT_STATUS),
                "backup_metadata": metadata}

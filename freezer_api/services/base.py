@@ -13,13 +13,18 @@ class Caller:
     """Who is asking, and which documents they may reach.
 
     ``scope`` selects what they see (by user on v1, by project on v2); new
-    documents belong to ``user_id`` and ``owner_project``.
+    documents belong to ``user_id`` and ``owner_project``. ``token`` is
+    the caller's Keystone token (None without Keystone): what a trust is
+    created with, since only the trustor may delegate its roles.
+    ``privileged`` callers (admin, service) see every job's trust.
     """
 
     user_id: str
     owner_project: str
     scope: storage_base.Scope
-    user_name: str | None = None
+    token: str | None = dataclasses.field(default=None, repr=False)
+    roles: tuple = ()
+    privileged: bool = False
 
 
 class DocumentService:
@@ -114,11 +119,12 @@ class DocumentService:
         return self._transact(plan)
 
     def delete(self, caller, doc_id, if_match=None):
+        """Delete ``doc_id``; returns the document as it was."""
         def plan():
             record = self.storage.get(self.kind, caller.scope, doc_id)
             self.check_version(record, if_match)
-            return self._delete_operations(caller, record), None
-        self._transact(plan)
+            return self._delete_operations(caller, record), record.doc
+        return self._transact(plan)
 
     def _delete_operations(self, caller, record):
         return [storage_base.Delete(record)]

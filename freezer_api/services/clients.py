@@ -1,12 +1,35 @@
-"""Clients: the agents (freezer-scheduler) registered by their client_id."""
+"""Clients: the agents (freezer-scheduler) registered by their client_id.
+
+A central client (``is_central``, registered by an admin or service user:
+a freezer-scheduler with ``centralized_scheduler = true``) serves every
+project: every project lists and reads it, and may give it jobs. Its
+client_id is unique across projects.
+"""
 
 import copy
+import dataclasses
 
 from freezer_api import exceptions
 from freezer_api import schemas
 from freezer_api.domain import kinds
+from freezer_api.domain.search import Query
 from freezer_api.services import base
 from freezer_api.storage import base as storage_base
+
+EVERY_PROJECT = storage_base.Scope(all_projects=True)
+
+
+def find_central(storage, client_id):
+    """The Record of the central client ``client_id``, or None."""
+    found = storage.search(kinds.CLIENTS, EVERY_PROJECT, Query(
+        match=(("client_id", client_id), ("is_central", True)), limit=1))
+    if not found:
+        return None
+    try:
+        return storage.get(kinds.CLIENTS, storage_base.Scope(
+            project_id=found[0]["project_id"]), client_id)
+    except exceptions.NotFound:  # deleted meanwhile
+        return None
 
 
 # What a client that does not say otherwise supports: everything the
@@ -22,6 +45,28 @@ DEFAULT_CAPABILITIES = {
 class ClientService(base.DocumentService):
     kind = kinds.CLIENTS
 
+    @staticmethod
+    def _listed(caller):
+        """A client list shows the central clients too."""
+        return dataclasses.replace(caller, scope=dataclasses.replace(
+            caller.scope, central_clients=True))
+
+    def page(self, caller, query):
+        return super().page(self._listed(caller), query)
+
+    def fingerprint(self, caller, query):
+        return super().fingerprint(self._listed(caller), query)
+
+    def get(self, caller, doc_id):
+        """The caller's client, or a central one."""
+        try:
+            return super().get(caller, doc_id)
+        except exceptions.NotFound:
+            record = find_central(self.storage, doc_id)
+            if record is None:
+                raise
+            return dict(record.doc, _version=record.version)
+
     def create(self, caller, info):
         """Register, or refresh the registration of, a client.
 
@@ -31,6 +76,13 @@ class ClientService(base.DocumentService):
         leaves out is the full list of that capability.
         """
         client_id = info["client_id"]
+        if info.get("is_central"):
+            central = find_central(self.storage, client_id)
+            if central is not None and \
+                    central.doc["project_id"] != caller.owner_project:
+                raise exceptions.AlreadyExists(
+                    "Client %s is already registered by another project"
+                    % client_id)
 
         def plan():
             record = self.find(caller, client_id)

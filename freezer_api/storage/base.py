@@ -33,12 +33,16 @@ class Scope:
     (``project_id`` set, ``user_id`` None); ``all_projects`` lifts both.
     ``prefer_project`` breaks the tie
     when a v1 user owns the same id in two projects.
+    ``central_clients`` adds the central clients of every project (the
+    client list: they serve every project), found by their indexed
+    ``status`` (``kinds.CENTRAL``).
     """
 
     user_id: str | None = None
     project_id: str | None = None
     prefer_project: str | None = None
     all_projects: bool = False  # an admin listing across every project
+    central_clients: bool = False
 
     def __post_init__(self):
         if self.user_id is None and self.project_id is None and \

@@ -26,7 +26,18 @@ def test_home_document(api):
                                      headers=api.headers())
     assert result.status_code == 200
     assert result.headers["content-type"] == "application/json-home"
-    assert "rel/jobs" in result.json["resources"]
+    resources = result.json["resources"]
+    prefix = "/v2/{project_id}" if api.version == "v2" else "/v1"
+    # Upstream's relations, as freezer-tempest-plugin reads them.
+    assert resources["rel/backups"]["href-template"] == \
+        prefix + "/backups/{backup_id}"
+    assert resources["rel/backups"]["hints"]["allow"] == \
+        ["GET", "PATCH", "DELETE"]
+    assert resources["rel/jobs"]["href-template"] == \
+        prefix + "/jobs{?all_projects,offset,limit}"
+    assert resources["rel/job"]["href-template"] == prefix + "/jobs/{job_id}"
+    assert resources["rel/backup-list"]["href-template"] == \
+        prefix + "/backups{?offset,limit}"
 
 
 def test_healthcheck(api):

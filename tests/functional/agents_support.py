@@ -269,9 +269,13 @@ class Scheduler:
     configured by a file, in a process group of its own."""
 
     def __init__(self, venv, directory, keystone, user, backup_url,
-                 client_id, v1_api, interval=1):
+                 client_id, v1_api, interval=1, central=False):
+        """``central``: freezer 19's ``centralized_scheduler = true``
+        (registers as a central client, polls every project's jobs and
+        runs each through the trust it carries)."""
         self.venv, self.directory = venv, directory
         self.client_id, self.v1_api = client_id, v1_api
+        self.central = central
         directory.mkdir(parents=True, exist_ok=True)
         # freezer-agent creates ~/.freezer with a check then a mkdir: two
         # of its jobs starting in the same second race, and the loser's
@@ -312,6 +316,8 @@ class Scheduler:
             sections = {"DEFAULT": dict(common, enable_v1_api="true",
                                         **auth)}
         else:
+            if self.central:
+                common = dict(common, centralized_scheduler="true")
             sections = {"scheduler": common, "service_auth": auth}
         lines = []
         for section, options in sections.items():

@@ -27,8 +27,10 @@ import uuid
 from concurrent import futures
 
 import pytest
+import requests
 
 from tests.functional import agents_support as agents
+from tests.functional import keystone_support as ks
 from tests.functional.agents_support import agent_venvs  # noqa: F401
 from tests.functional.agents_support import server  # noqa: F401
 from tests.functional.keystone_support import keystone  # noqa: F401
@@ -221,3 +223,82 @@ def test_two_agents_run_jobs_and_a_session(
     assert session_id not in bob.ids("sessions")
     for job_id in every_job:
         assert bob.status("GET", "/jobs/" + job_id) == 404
+
+
+def test_a_central_scheduler_runs_two_projects_jobs_through_trusts(
+        keystone, server, agent_venvs, tmp_path, schedulers):  # noqa: F811
+    """freezer 19.0.0's scheduler with ``centralized_scheduler = true``,
+    as the service user ``freezer`` (the trustee of
+    ``[centralized_scheduler] auth_section``): it registers as a central
+    client; alice (freezer-a) and bob (freezer-b) each give it a job, and
+    each job gets a Keystone trust from its owner. The scheduler polls
+    every project's jobs (``all_projects``), and reports on each job and
+    uploads its backup through that job's trust, in the job's project."""
+    service = agents.Api(server, keystone, ks.SERVICE_USER, "v2")
+    users = ("alice", "bob")
+    owners = {u: agents.Api(server, keystone, u, "v2") for u in users}
+    tag = uuid.uuid4().hex[:6]
+    client_id = "%s_central-%s" % (service.project_id, tag)
+    schedulers.append(agents.Scheduler(
+        agent_venvs["scheduler-v2"], tmp_path / "central", keystone,
+        ks.SERVICE_USER, server, client_id, v1_api=False,
+        central=True).start())
+
+    def logs():
+        return "--- central scheduler (%s)\n%s" % (
+            "alive" if schedulers[0].alive() else "exited",
+            schedulers[0].log_tail(8000))
+
+    # -- it registers as a central client, which every project sees ------
+    agents.wait_for(lambda: service.status("GET", "/clients/" + client_id)
+                    == 200, REGISTER_TIMEOUT, "the central scheduler "
+                    "registered", logs)
+    for api in owners.values():
+        assert api.doc("/clients/" + client_id)["client"]["is_central"]
+
+    # -- one job per project, for it ------------------------------------
+    now = agents.local_now()
+    jobs = {u: owners[u].create("jobs", {
+        "client_id": client_id, "description": "central %s" % u,
+        "job_actions": [_backup(tmp_path, "%s-%s" % (u, tag))],
+        "job_schedule": {"schedule_date": now}}) for u in users}
+    trusts = {}
+    for user in users:
+        job = owners[user].doc("/jobs/" + jobs[user])
+        credentials = job["user_credentials"]
+        assert credentials["trustor_user_id"] == \
+            keystone.user(user).user_id
+        trusts[user] = credentials["trust_id"]
+    assert trusts["alice"] != trusts["bob"]
+
+    def finished():
+        return all(_schedule(owners[u].doc("/jobs/" + jobs[u])).get(
+            "status") == "completed" for u in users)
+    agents.wait_for(finished, RUN_TIMEOUT, "both projects' jobs completed",
+                    logs)
+
+    # -- what it did, it did in each owner's project ----------------------
+    for user, api in owners.items():
+        schedule = _schedule(api.doc("/jobs/" + jobs[user]))
+        assert (schedule["status"], schedule["result"]) == \
+            ("completed", "success"), (user, schedule, logs())
+        assert 0 < schedule["time_started"] <= schedule["time_ended"]
+        found = api.get("/backups?limit=100", {
+            "match": [{"job_id": jobs[user]}]}).json()["backups"]
+        assert len(found) == 1, (user, found, logs())
+        backup = found[0]
+        # Written by the trustee, in the trustor's project.
+        assert (backup["project_id"], backup["user_id"]) == (
+            api.project_id, keystone.user(ks.SERVICE_USER).user_id)
+        assert backup["backup_metadata"]["backup_name"] == \
+            "%s-%s" % (user, tag)
+    # Neither owner sees the other's job, backup or trust.
+    assert jobs["bob"] not in owners["alice"].ids("jobs")
+    assert jobs["alice"] not in owners["bob"].ids("jobs")
+    # Deleting each project's job deletes its trust.
+    for user, api in owners.items():
+        assert api.status("DELETE", "/jobs/" + jobs[user]) == 204
+        gone = requests.get("%s/OS-TRUST/trusts/%s" % (
+            keystone.url, trusts[user]), timeout=30,
+            headers={"X-Auth-Token": keystone.token(user)})
+        assert gone.status_code == 404, gone.text

@@ -216,6 +216,39 @@ def test_paging_in_insertion_order(driver):
     assert sum(pages, []) == ["j%02d" % i for i in range(23)]
 
 
+def test_central_clients_scope(driver):
+    """``central_clients`` adds every project's central clients to a
+    scope's own documents, in reads, lists and fingerprints alike."""
+    def client(client_id, project, user="alice", central=False):
+        info = {"client_id": client_id, "hostname": "h"}
+        if central:
+            info["is_central"] = True
+        return {"client": info, "client_id": client_id, "user_id": user,
+                "project_id": project}
+    insert(driver, client("pb_central", "pb", "bob", central=True),
+           client("pa_own", "pa"), client("pb_own", "pb", "bob"),
+           kind=kinds.CLIENTS)
+    listed = {"pb_central", "pa_own"}
+    for scope in (PROJECT_A, ALICE):
+        central = Scope(user_id=scope.user_id, project_id=scope.project_id,
+                        prefer_project=scope.prefer_project,
+                        central_clients=True)
+        assert set(ids(driver.search(kinds.CLIENTS, central, Query()),
+                       "client_id")) == listed
+        assert ids(driver.search(kinds.CLIENTS, scope, Query()),
+                   "client_id") == ["pa_own"]
+        page = driver.page(kinds.CLIENTS, central, Query())
+        assert set(ids(page.docs, "client_id")) == listed
+        assert driver.get(kinds.CLIENTS, central, "pb_central").doc[
+            "project_id"] == "pb"
+        with pytest.raises(exceptions.NotFound):
+            driver.get(kinds.CLIENTS, central, "pb_own")
+        before = driver.fingerprint(kinds.CLIENTS, central, Query())
+        record = driver.get(kinds.CLIENTS, PROJECT_B, "pb_central")
+        driver.apply([Update(record, dict(record.doc, description="x"))])
+        assert driver.fingerprint(kinds.CLIENTS, central, Query()) != before
+
+
 def test_other_kinds_id_fields(driver):
     driver.apply([
         Insert(kinds.CLIENTS, {"client": {"client_id": "p_h"},

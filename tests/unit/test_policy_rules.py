@@ -79,12 +79,12 @@ def recording_app(tmp_path, monkeypatch):
         "database.connection": "sqlite:///%s" % (tmp_path / "db.sqlite")}))
     driver.upgrade()
     enforced = []
-    authorize = context.Authorizer.authorize
+    allowed = context.Authorizer.allowed
 
     def recording(self, req, rule, project_id=None):
         enforced.append(rule)
-        return authorize(self, req, rule, project_id)
-    monkeypatch.setattr(context.Authorizer, "authorize", recording)
+        return allowed(self, req, rule, project_id)
+    monkeypatch.setattr(context.Authorizer, "allowed", recording)
     client = testing.TestClient(app_module.create_app(make_conf(),
                                                       storage=driver))
     yield client, enforced

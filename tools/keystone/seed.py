@@ -42,6 +42,11 @@ USERS = (
     ('adam', 'freezer-a', 'admin'),
     ('freezer', 'service', 'service'),
 )
+# More (user, project, role): the service user is also the trustee of the
+# central scheduler's trusts and runs that scheduler, which registers
+# itself and polls in its own project (member) as well as validating
+# tokens (service).
+EXTRA_GRANTS = (('freezer', 'service', 'member'),)
 BACKUP_SERVICE = ('backup', 'freezer', 'Backup/restore service (freezer-api)')
 
 
@@ -218,9 +223,12 @@ def seed(ks, auth_url, freezer_url):
     for prior, implied in IMPLIED_ROLES:
         ks.ensure_implied(roles[prior], roles[implied])
     projects = {name: ks.ensure_project(name) for name in PROJECTS}
+    users = {}
     for name, project, role in USERS:
-        user = ks.ensure_user(name, projects[project])
-        ks.ensure_grant(user, projects[project], roles[role])
+        users[name] = ks.ensure_user(name, projects[project])
+        ks.ensure_grant(users[name], projects[project], roles[role])
+    for name, project, role in EXTRA_GRANTS:
+        ks.ensure_grant(users[name], projects[project], roles[role])
 
     ks.ensure_region(REGION)
     # The identity endpoints follow KEYSTONE_PORT (bootstrap recorded the

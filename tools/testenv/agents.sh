@@ -9,6 +9,8 @@
 #                 freezer-scheduler --enable-v1-api, freezer-agent
 #   scheduler-v2  freezer 19.0.0 (the current release) with
 #                 python-freezerclient 6.5.0: freezer-scheduler on v2
+#   tempest       tempest 47.0.0 with freezer-tempest-plugin 3.5.0:
+#                 upstream's own API tests (tests/functional/test_tempest.py)
 #
 #   tools/testenv/agents.sh ensure [NAME...]  create the venvs that are
 #                                             missing or stale (all by
@@ -34,7 +36,7 @@ REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 PINS_DIR="$REPO/tools/agents"
 TESTENV_DIR=${FREEZER_TESTENV_DIR:-$REPO/.data/testenv}
 AGENTS_DIR="$TESTENV_DIR/agents"
-NAMES=(cli-v2 cli-v1 scheduler-v1 scheduler-v2)
+NAMES=(cli-v2 cli-v1 scheduler-v1 scheduler-v2 tempest)
 
 log() { printf 'agents.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -46,6 +48,7 @@ entry_point() {
     case $1 in
         cli-*) echo freezer ;;
         scheduler-*) echo freezer-scheduler ;;
+        tempest) echo tempest ;;
         *) return 1 ;;
     esac
 }

@@ -164,6 +164,11 @@ def scope_clauses(scope):
         clauses.append({"term": {"project_id": scope.project_id}})
     if scope.user_id is not None:
         clauses.append({"term": {"user_id": scope.user_id}})
+    if scope.central_clients:
+        return [{"bool": {"should": [
+            {"bool": {"filter": clauses}},
+            {"term": {"status": kinds.CENTRAL}}],
+            "minimum_should_match": 1}}]
     return clauses
 
 
@@ -171,6 +176,8 @@ def in_scope(scope, source):
     """Whether a stored document (its ``_source``) is visible to ``scope``;
     the same test as ``scope_clauses``, for documents read by ``_id``."""
     if scope.all_projects:
+        return True
+    if scope.central_clients and source.get("status") == kinds.CENTRAL:
         return True
     return (scope.project_id is None or
             source["project_id"] == scope.project_id) and \
@@ -526,15 +533,18 @@ class ElasticsearchDriver(base.StorageDriver):
 
     def _find(self, kind, scope, doc_id):
         if scope.project_id is not None and not scope.all_projects:
-            return self._read(kind, scope,
-                              document_id(scope.project_id, doc_id))
-        if scope.prefer_project is not None and scope.project_id is None:
+            record = self._read(kind, scope,
+                                document_id(scope.project_id, doc_id))
+            if record is not None or not scope.central_clients:
+                return record
+        elif scope.prefer_project is not None and scope.project_id is None:
             record = self._read(kind, scope,
                                 document_id(scope.prefer_project, doc_id))
             if record is not None:
                 return record
-        # Not in a known project (v1, or the whole cloud): the oldest
-        # document with this id in scope, read again in real time.
+        # Not in a known project (v1, the whole cloud, or a central
+        # client of another project): the oldest document with this id in
+        # scope, read again in real time.
         body = {"query": {"bool": {"filter": [{"term": {"doc_id": doc_id}}]
                                    + scope_clauses(scope)}},
                 "sort": SORT, "size": 1, "_source": False,

@@ -328,14 +328,18 @@ class SQLAlchemyDriver(base.StorageDriver):
     def _scope(scope):
         """The scope's clauses, binding ``kind``, ``project_id`` and
         ``user_id`` (see ``_scope_params``)."""
-        clauses = [T.c.kind == sa.bindparam("kind")]
+        kind = T.c.kind == sa.bindparam("kind")
         if scope.all_projects:
-            return clauses
+            return [kind]
+        owned = []
         if scope.project_id is not None:
-            clauses.append(T.c.project_id == sa.bindparam("project_id"))
+            owned.append(T.c.project_id == sa.bindparam("project_id"))
         if scope.user_id is not None:
-            clauses.append(T.c.user_id == sa.bindparam("user_id"))
-        return clauses
+            owned.append(T.c.user_id == sa.bindparam("user_id"))
+        if scope.central_clients:
+            return [kind, sa.or_(sa.and_(*owned),
+                                 T.c.status == sa.bindparam("central"))]
+        return [kind] + owned
 
     @staticmethod
     def _scope_params(kind, scope):
@@ -345,12 +349,14 @@ class SQLAlchemyDriver(base.StorageDriver):
                 params["project_id"] = scope.project_id
             if scope.user_id is not None:
                 params["user_id"] = scope.user_id
+            if scope.central_clients:
+                params["central"] = kinds.CENTRAL
         return params
 
     @staticmethod
     def _scope_shape(scope):
         return (scope.project_id is not None, scope.user_id is not None,
-                scope.all_projects)
+                scope.all_projects, scope.central_clients)
 
     def get(self, kind, scope, doc_id):
         prefer = scope.project_id is None and \
