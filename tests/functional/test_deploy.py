@@ -362,6 +362,7 @@ def test_what_the_server_refuses_itself_is_a_json_error(
     assert set(json.loads(body)) == {"title", "description"}
 
 
+@pytest.mark.alone
 @pytest.mark.parametrize("server", ["gunicorn", "apache"], indirect=True)
 def test_slow_clients_starve_nothing(server):
     """50 slowloris connections (a header byte a second each, more than

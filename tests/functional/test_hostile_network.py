@@ -131,6 +131,7 @@ def _stalled_body(address, result):
     sock.close()
 
 
+@pytest.mark.alone
 def test_slowloris_and_a_stalled_body_starve_nothing(server):
     address = _host_port(server)
     base = server.base_url
