@@ -227,19 +227,32 @@ def test_a_body_over_the_limit_sent_whole_gets_its_413(server, size):
     assert listed.json()["actions"] == []
 
 
-def test_an_encoded_slash_stays_in_the_id_on_the_wire(server):
-    base = server.base_url + "/v1"
+def _session_of_jobs(server, prefix, host, jobs, **session):
+    """A client, a session (``session``: its fields) and ``jobs`` jobs of
+    that client in it: (HTTP session, base URL, session id, job ids)."""
+    base = server.base_url + prefix
     http_session = requests.Session()
     http_session.headers.update(HEADERS)
-    client_id = "netproj_slash-host"
+    client_id = "netproj_" + host
     http_session.post(base + "/clients", json={"client_id": client_id,
-                                               "hostname": "slash-host"})
-    session_id = http_session.post(base + "/sessions", json={
-        "schedule": {}}).json()["session_id"]
-    job_id = http_session.post(base + "/jobs", json={
-        "client_id": client_id, "job_actions": []}).json()["job_id"]
-    assert http_session.put("%s/sessions/%s/jobs/%s" % (
-        base, session_id, job_id)).status_code == 204
+                                               "hostname": host})
+    created = http_session.post(base + "/sessions",
+                                json=dict({"schedule": {}}, **session))
+    assert created.status_code == 201, created.text
+    session_id = created.json()["session_id"]
+    job_ids = []
+    for _ in range(jobs):
+        job_id = http_session.post(base + "/jobs", json={
+            "client_id": client_id, "job_actions": []}).json()["job_id"]
+        assert http_session.put("%s/sessions/%s/jobs/%s" % (
+            base, session_id, job_id)).status_code == 204
+        job_ids.append(job_id)
+    return http_session, base, session_id, job_ids
+
+
+def test_an_encoded_slash_stays_in_the_id_on_the_wire(server):
+    http_session, base, session_id, (job_id,) = _session_of_jobs(
+        server, "/v1", "slash-host", 1)
     gone = http_session.delete("%s/sessions/%s%%2Fjobs%%2F%s" % (
         base, session_id, job_id))
     assert gone.status_code == 404, gone.text
@@ -252,22 +265,10 @@ def test_an_encoded_slash_stays_in_the_id_on_the_wire(server):
 
 def test_a_negative_hold_off_over_the_wire(server):
     """Upstream accepted any integer: -1 is taken and means no window."""
-    base = server.base_url + "/v2/netproj"
-    http_session = requests.Session()
-    http_session.headers.update(HEADERS)
-    client_id = "netproj_hold-host"
-    http_session.post(base + "/clients", json={"client_id": client_id,
-                                               "hostname": "hold-host"})
-    created = http_session.post(base + "/sessions", json={
-        "schedule": {}, "hold_off": -1})
-    assert created.status_code == 201, created.text
-    session_id = created.json()["session_id"]
-    jobs = [http_session.post(base + "/jobs", json={
-        "client_id": client_id, "job_actions": []}).json()["job_id"]
-        for _ in range(2)]
-    for job_id in jobs:
-        assert http_session.put("%s/sessions/%s/jobs/%s" % (
-            base, session_id, job_id)).status_code == 204
+    http_session, base, session_id, jobs = _session_of_jobs(
+        server, "/v2/netproj", "hold-host", 2, hold_off=-1)
+    assert http_session.get("%s/sessions/%s" % (base, session_id)).json()[
+        "hold_off"] == -1
     answers = [http_session.post("%s/sessions/%s/action" % (
         base, session_id), json={"start": {"job_id": job_id,
                                            "current_tag": 0}}).json()
