@@ -137,7 +137,6 @@ class SQLAlchemyDriver(base.StorageDriver):
             return migration.current(self.engine)
 
     def schema_status(self):
-        """``(at_head, details)`` for ``freezer-status upgrade check``."""
         from freezer_api.storage.sqlalchemy import migration
         head = migration.head()
         current = self.schema_version()
@@ -150,6 +149,10 @@ class SQLAlchemyDriver(base.StorageDriver):
         return False, ("The database schema is at revision %s, the code "
                        "needs %s: run 'freezer-manage db sync'."
                        % (current, head))
+
+    def wipe(self):
+        with self._errors(), self.engine.begin() as conn:
+            conn.execute(sa.delete(T))
 
     @contextlib.contextmanager
     def _sqlite_lock(self):
