@@ -24,13 +24,15 @@ class RequestContext(oslo_context.RequestContext):
 
 
 class ContextMiddleware:
-    """Builds ``req.context.auth`` for every route but the public ones."""
+    """Builds ``req.context.auth`` for every route but the public ones
+    (``is_public(path)``: ``routes.is_public``)."""
 
-    def __init__(self, auth_strategy):
+    def __init__(self, auth_strategy, is_public):
         self.keystone = auth_strategy == "keystone"
+        self.is_public = is_public
 
     def process_resource(self, req, resp, resource, params):
-        if resource is None or getattr(resource, "public", False):
+        if resource is None or self.is_public(req.path):
             return
         if self.keystone and \
                 req.get_header("X-Identity-Status") != "Confirmed":

@@ -7,7 +7,6 @@ from freezer_api.services import base
 from freezer_api.storage import base as storage_base
 
 
-
 class ActionService(base.DocumentService):
     kind = kinds.ACTIONS
 

@@ -8,7 +8,6 @@ import sys
 
 from oslo_upgradecheck import upgradecheck
 
-from freezer_api.cmd import status
 from freezer_api.storage.sqlalchemy import driver as sql_driver
 from tests import conftest
 
