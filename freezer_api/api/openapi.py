@@ -1,10 +1,12 @@
 """The OpenAPI 3.1 document of every v1 and v2 operation.
 
 It is built, not written: the paths and methods come from the route table
-(``routes.ROUTES`` and the responders of each resource class), the request
-bodies are the very JSON Schemas the service validates with
-(``freezer_api.schemas.SCHEMAS``), and the responses follow from what each
-kind of responder can raise (``errors.ERRORS``). ``api-ref/openapi.yaml``
+(``routes.ROUTES`` and the responders of each resource class; which
+routes ask for no token from ``routes.PUBLIC_PATHS``), the request bodies
+are the very JSON Schemas the service validates with
+(``freezer_api.schemas.SCHEMAS``, named by the resource classes), and each
+operation's error statuses follow from its facts in ``OPERATIONS`` (a
+body, If-Match, a document id, a write). ``api-ref/openapi.yaml``
 is this module's output; a unit test fails when the two differ, so the
 published document cannot drift from the code::
 
