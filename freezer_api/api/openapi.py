@@ -335,15 +335,12 @@ def _versioned_id_answer(kind):
     return _id_answer(kind, version=True)
 
 
-def _fixed(value):
-    return lambda _kind: value
-
-
 class Op(typing.NamedTuple):
     """What one responder of the route table does, for its description.
     ``%(name)s`` and ``%(many)s`` in the texts are the kind's singular
-    and plural; ``answer`` and ``body`` are functions of the kind (the
-    schema answered, the name of the request body's schema)."""
+    and plural; ``answer`` (the schema answered) and ``body`` (the name
+    of the request body's schema) are either that or a function of the
+    kind."""
 
     summary: str
     status: int
@@ -368,7 +365,7 @@ _EDITABLE = resources.EditableItem.schemas
 OPERATIONS = {
     (resources.Collection, "get"): Op(
         "List %(many)s (paged, oldest first) and search them", 200,
-        "A page of %(many)s.", _page, _fixed("search"), LIST_ETAG),
+        "A page of %(many)s.", _page, "search", LIST_ETAG),
     (resources.Collection, "post"): Op(
         "Create a %(name)s", 201, "Created; the answer names the new id.",
         _id_answer, resources.Collection.create_schema.get),
@@ -380,7 +377,7 @@ OPERATIONS = {
     (resources.BackupItem, "patch"): Op(
         "Set a backup's status and merge into its metadata", 200,
         "The backup as stored now, with _version.", _doc,
-        _fixed(resources.BackupItem.body_schema), ETAG, if_match=True),
+        resources.BackupItem.body_schema, ETAG, if_match=True),
     (resources.EditableItem, "patch"): Op(
         "Update a %(name)s: deep-merge the body into it", 200,
         "Updated; the answer names the new version.", _versioned_id_answer,
@@ -391,12 +388,11 @@ OPERATIONS = {
         lambda kind: _EDITABLE[kind][1], ETAG, if_match=True, creates=True),
     (resources.JobEvent, "post"): Op(
         "Send a start, stop or abort event to a job", 202, "Accepted.",
-        _fixed(_EVENT_RESULT), _fixed("job_event")),
+        _EVENT_RESULT, "job_event"),
     (resources.SessionAction, "post"): Op(
         "A member job starts or ends its run of the session", 202,
         "Accepted; result is success, hold-off or out-of-sync.",
-        _fixed(_SESSION_RESULT),
-        _fixed(resources.SessionAction.body_schema)),
+        _SESSION_RESULT, resources.SessionAction.body_schema),
     (resources.SessionJob, "put"): Op(
         "Add a job to the session (it leaves any other session)", 204,
         "Added."),
@@ -410,15 +406,21 @@ _JOB_BODIES = (resources.Collection.create_schema[kinds.JOBS],) + \
     _EDITABLE[kinds.JOBS]
 
 
+def _of(value, kind):
+    return value(kind) if callable(value) else value
+
+
 def _operation(cls, method, kind, path):
     """(summary, success responses, request body, extra parameters,
     error statuses) of one responder of the route table, from its Op."""
-    op = next(OPERATIONS[base, method] for base in cls.__mro__
-              if (base, method) in OPERATIONS)
+    op = next((OPERATIONS[base, method] for base in cls.__mro__
+               if (base, method) in OPERATIONS), None)
+    if op is None:
+        raise ValueError("no OpenAPI description of %s.on_%s"
+                         % (cls.__name__, method))
     names = {"name": SINGULAR[kind], "many": kind}
     success = {op.status: _ok(
-        op.description % names,
-        op.answer(kind) if op.answer else None,
+        op.description % names, _of(op.answer, kind),
         headers={"ETag": op.etag} if op.etag else None)}
     codes, extra, body = (), [], None
     if method == "get" and op.etag:
@@ -432,7 +434,7 @@ def _operation(cls, method, kind, path):
     if "{doc_id}" in path and not op.creates:
         codes += (404,)
     if op.body:
-        name = op.body(kind)
+        name = _of(op.body, kind)
         body = _body(_ref("schemas", name), required=method != "get")
         codes += (400,) + _BODY
         if name in _JOB_BODIES:
