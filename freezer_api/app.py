@@ -22,7 +22,6 @@ from freezer_api.api import routes
 from freezer_api.api import versions
 
 LOG = logging.getLogger(__name__)
-PUBLIC_PATHS = ("/", "/healthcheck")
 _SLASHES = re.compile(r"//+")
 
 
@@ -101,7 +100,7 @@ def create_app(conf, storage=None, clock=None, new_id=None, trusts=None):
 
     app = falcon.App(middleware=[context.RequireJSON(),
                                  context.ContextMiddleware(
-                                     conf.auth_strategy),
+                                     conf.auth_strategy, routes.is_public),
                                  resources.CheckPathIds()])
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.keep_blank_qs_values = False
@@ -136,7 +135,7 @@ def create_app(conf, storage=None, clock=None, new_id=None, trusts=None):
             path = environ["PATH_INFO"] = _route_path(environ, raw, path)
         if "//" in path:
             path = environ["PATH_INFO"] = _SLASHES.sub("/", path)
-        if path.rstrip("/") in ("", "/healthcheck"):
+        if routes.is_public(path):
             return app(environ, start_response)
         return protected(environ, start_response)
 

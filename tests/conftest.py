@@ -21,7 +21,6 @@ import sqlalchemy as sa
 
 from freezer_api import config
 from freezer_api.storage.sqlalchemy import driver as sql_driver
-from freezer_api.storage.sqlalchemy import models
 
 SQL_BACKENDS = {"postgresql": "FREEZER_TEST_PG_URL",
                 "mysql": "FREEZER_TEST_MYSQL_URL"}
@@ -141,14 +140,6 @@ def build_driver(backend, tmp_path_factory):
     return driver, teardown
 
 
-def wipe(driver):
-    if isinstance(driver, sql_driver.SQLAlchemyDriver):
-        with driver.engine.begin() as conn:
-            conn.execute(sa.delete(models.documents))
-    else:
-        driver.wipe()
-
-
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend_driver(request, tmp_path_factory):
     driver, teardown = build_driver(request.param, tmp_path_factory)
@@ -159,7 +150,7 @@ def backend_driver(request, tmp_path_factory):
 @pytest.fixture
 def driver(backend_driver):
     """An empty storage driver of every backend under test."""
-    wipe(backend_driver)
+    backend_driver.wipe()
     return backend_driver
 
 

@@ -8,6 +8,7 @@ import falcon
 from oslo_context import context as oslo_context
 from oslo_policy import policy as oslo_policy
 
+from freezer_api import cache
 from freezer_api import exceptions
 from freezer_api import policies
 from freezer_api.services import Caller
@@ -23,13 +24,15 @@ class RequestContext(oslo_context.RequestContext):
 
 
 class ContextMiddleware:
-    """Builds ``req.context.auth`` for every route but the public ones."""
+    """Builds ``req.context.auth`` for every route but the public ones
+    (``is_public(path)``: ``routes.is_public``)."""
 
-    def __init__(self, auth_strategy):
+    def __init__(self, auth_strategy, is_public):
         self.keystone = auth_strategy == "keystone"
+        self.is_public = is_public
 
     def process_resource(self, req, resp, resource, params):
-        if resource is None or getattr(resource, "public", False):
+        if resource is None or self.is_public(req.path):
             return
         if self.keystone and \
                 req.get_header("X-Identity-Status") != "Confirmed":
@@ -68,7 +71,7 @@ class Enforcer(oslo_policy.Enforcer):
 
     def __init__(self, conf):
         super().__init__(conf)
-        self.decisions = {}
+        self.decisions = cache.Bounded(self.MAX_DECISIONS)
         self._next_load = 0.0
         self._signature = None
         self._cacheable = False
@@ -84,7 +87,7 @@ class Enforcer(oslo_policy.Enforcer):
             self._signature = signature
             self._cacheable = not any("http:" in text or "https:" in text
                                       for text in signature.values())
-            self.decisions = {}
+            self.decisions.clear()
 
     def allowed(self, rule, target, ctx):
         """Whether ``ctx`` (a RequestContext) may apply ``rule`` to
@@ -101,9 +104,7 @@ class Enforcer(oslo_policy.Enforcer):
         decision = bool(self.authorize(rule, target, ctx.to_policy_values(),
                                        do_raise=False))
         if key is not None:
-            if len(self.decisions) >= self.MAX_DECISIONS:
-                self.decisions = {}
-            self.decisions[key] = decision
+            self.decisions.put(key, decision)
         return decision
 
 

@@ -1,10 +1,12 @@
 """The OpenAPI 3.1 document of every v1 and v2 operation.
 
 It is built, not written: the paths and methods come from the route table
-(``routes.ROUTES`` and the responders of each resource class), the request
-bodies are the very JSON Schemas the service validates with
-(``freezer_api.schemas.SCHEMAS``), and the responses follow from what each
-kind of responder can raise (``errors.ERRORS``). ``api-ref/openapi.yaml``
+(``routes.ROUTES`` and the responders of each resource class; which
+routes ask for no token from ``routes.PUBLIC_PATHS``), the request bodies
+are the very JSON Schemas the service validates with
+(``freezer_api.schemas.SCHEMAS``, named by the resource classes), and each
+operation's error statuses follow from its facts in ``OPERATIONS`` (a
+body, If-Match, a document id, a write). ``api-ref/openapi.yaml``
 is this module's output; a unit test fails when the two differ, so the
 published document cannot drift from the code::
 
@@ -19,6 +21,7 @@ import copy
 import json
 import os
 import sys
+import typing
 
 import yaml
 
@@ -32,7 +35,7 @@ from freezer_api.domain import search
 
 OPENAPI_VERSION = "3.1.0"
 JSON = "application/json"
-METHODS = ("get", "put", "post", "delete", "patch", "head")
+METHODS = routes.METHODS
 
 _API_DEFAULTS = {opt.name: opt.default for opt in api_conf.API_OPTS}
 DEFAULT_LIMIT = _API_DEFAULTS["default_limit"]
@@ -256,7 +259,7 @@ def _filters(kind):
         else:
             schema = _FILTER_TEXT
         params.append(_query(name, copy.deepcopy(schema), text))
-    if kind == kinds.JOBS:
+    if kind in resources.Collection.all_projects_kinds:
         params.append(_query(
             "all_projects", {"type": "boolean", "default": False},
             "Jobs of every project (policy jobs:get_all_projects)."))
@@ -313,99 +316,131 @@ _WRITE = (409, 503)
 _BODY = (413, 415)
 
 
-def _operation(cls, method, kind):
-    """(summary, success responses, request body, extra parameters,
-    error statuses) of one responder of the route table."""
-    name, many = SINGULAR[kind], kind
-    doc = _ref("schemas", name.capitalize())
-    if cls is resources.Collection and method == "get":
-        return ("List %s (paged, oldest first) and search them" % many,
-                {200: _ok("A page of %s." % many, {
-                    "type": "object", "required": [kind],
-                    "properties": {kind: {"type": "array", "items": doc}}},
-                    headers={"ETag": LIST_ETAG}),
-                 304: _not_modified(LIST_ETAG)},
-                _body(_ref("schemas", "search"), required=False),
-                PAGING + _filters(kind) + [IF_NONE_MATCH],
-                (400,) + _BODY + (503,))
-    if cls is resources.Collection and method == "post":
-        create = resources.Collection.create_schema[kind]
-        codes = (400,) + _BODY + _WRITE
-        if kind == kinds.JOBS:
-            codes += (422,)
-        return ("Create a %s" % name,
-                {201: _ok("Created; the answer names the new id.",
-                          _id_answer(kind))},
-                _body(_ref("schemas", create)), [], codes)
-    if method == "get":
-        return ("Show a %s" % name,
-                {200: _ok("The %s, with _version." % name, doc,
-                          headers={"ETag": ETAG}),
-                 304: _not_modified(ETAG)},
-                None, [IF_NONE_MATCH], (404, 503))
-    if method == "delete" and cls in (resources.Item, resources.BackupItem,
-                                      resources.EditableItem):
-        return ("Delete a %s" % name, {204: _ok("Deleted.")}, None,
-                [IF_MATCH], (400, 404, 412) + _WRITE)
-    if method == "patch" and cls is resources.BackupItem:
-        return ("Set a backup's status and merge into its metadata",
-                {200: _ok("The backup as stored now, with _version.", doc,
-                          headers={"ETag": ETAG})},
-                _body(_ref("schemas", "backup_patch")), [IF_MATCH],
-                (400, 404, 412) + _BODY + _WRITE)
-    if method == "patch":
-        patch, _create = resources.EditableItem.schemas[kind]
-        codes = (400, 404, 412) + _BODY + _WRITE
-        if kind == kinds.JOBS:
-            codes += (422,)
-        return ("Update a %s: deep-merge the body into it" % name,
-                {200: _ok("Updated; the answer names the new version.",
-                          _id_answer(kind, True), headers={"ETag": ETAG})},
-                _body(_ref("schemas", patch)), [IF_MATCH], codes)
-    if cls is resources.EditableItem and method == "post":
-        _patch, create = resources.EditableItem.schemas[kind]
-        codes = (400, 412) + _BODY + _WRITE
-        if kind == kinds.JOBS:
-            codes += (422,)
-        return ("Create or replace the %s of this id" % name,
-                {201: _ok("Stored; the answer names the new version.",
-                          _id_answer(kind, True), headers={"ETag": ETAG})},
-                _body(_ref("schemas", create)), [IF_MATCH], codes)
-    if cls is resources.JobEvent:
-        return ("Send a start, stop or abort event to a job",
-                {202: _ok("Accepted.", {
-                    "type": "object", "required": ["result"],
-                    "properties": {"result": {"type": "string"}}})},
-                _body(_ref("schemas", "job_event")), [],
-                (400, 404) + _BODY + _WRITE)
-    if cls is resources.SessionAction:
-        return ("A member job starts or ends its run of the session",
-                {202: _ok("Accepted; result is success, hold-off or "
-                          "out-of-sync.", {
-                              "type": "object",
-                              "required": ["result", "session_tag"],
-                              "properties": {
-                                  "result": {"enum": ["success",
-                                                      "hold-off",
-                                                      "out-of-sync"]},
-                                  "session_tag": {"type": "integer"}}})},
-                _body(_ref("schemas", "session_action")), [],
-                (400, 404) + _BODY + _WRITE)
-    if cls is resources.SessionJob and method == "put":
-        return ("Add a job to the session (it leaves any other session)",
-                {204: _ok("Added.")}, None, [], (404,) + _WRITE)
-    if cls is resources.SessionJob and method == "delete":
-        return ("Take a job out of the session (idempotent)",
-                {204: _ok("Removed, or was not a member.")}, None, [],
-                (404,) + _WRITE)
-    raise ValueError("no OpenAPI description of %s.on_%s"
-                     % (cls.__name__, method))
-
-
 # Any request may be refused by the HTTP server with these.
 HTTP_LIMITS = (400, 414, 431)
 # Every responder of the protected routes may answer these.
 PROTECTED = HTTP_LIMITS + (401, 403, 406)
+
+
+def _doc(kind):
+    return _ref("schemas", SINGULAR[kind].capitalize())
+
+
+def _page(kind):
+    return {"type": "object", "required": [kind],
+            "properties": {kind: {"type": "array", "items": _doc(kind)}}}
+
+
+def _versioned_id_answer(kind):
+    return _id_answer(kind, version=True)
+
+
+class Op(typing.NamedTuple):
+    """What one responder of the route table does, for its description.
+    ``%(name)s`` and ``%(many)s`` in the texts are the kind's singular
+    and plural; ``answer`` (the schema answered) and ``body`` (the name
+    of the request body's schema) are either that or a function of the
+    kind."""
+
+    summary: str
+    status: int
+    description: str
+    answer: object = None
+    body: object = None
+    etag: dict = None        # the answer's ETag header (GET: and a 304)
+    if_match: bool = False   # takes If-Match (so: 400 and 412)
+    creates: bool = False    # POST to an id creates it: never a 404
+
+
+_EVENT_RESULT = {"type": "object", "required": ["result"],
+                 "properties": {"result": {"type": "string"}}}
+_SESSION_RESULT = {
+    "type": "object", "required": ["result", "session_tag"],
+    "properties": {"result": {"enum": ["success", "hold-off",
+                                       "out-of-sync"]},
+                   "session_tag": {"type": "integer"}}}
+_EDITABLE = resources.EditableItem.schemas
+
+# (resource class, method) -> Op; a class inherits its bases' entries.
+OPERATIONS = {
+    (resources.Collection, "get"): Op(
+        "List %(many)s (paged, oldest first) and search them", 200,
+        "A page of %(many)s.", _page, "search", LIST_ETAG),
+    (resources.Collection, "post"): Op(
+        "Create a %(name)s", 201, "Created; the answer names the new id.",
+        _id_answer, resources.Collection.create_schema.get),
+    (resources.Item, "get"): Op(
+        "Show a %(name)s", 200, "The %(name)s, with _version.", _doc,
+        etag=ETAG),
+    (resources.Item, "delete"): Op(
+        "Delete a %(name)s", 204, "Deleted.", if_match=True),
+    (resources.BackupItem, "patch"): Op(
+        "Set a backup's status and merge into its metadata", 200,
+        "The backup as stored now, with _version.", _doc,
+        resources.BackupItem.body_schema, ETAG, if_match=True),
+    (resources.EditableItem, "patch"): Op(
+        "Update a %(name)s: deep-merge the body into it", 200,
+        "Updated; the answer names the new version.", _versioned_id_answer,
+        lambda kind: _EDITABLE[kind][0], ETAG, if_match=True),
+    (resources.EditableItem, "post"): Op(
+        "Create or replace the %(name)s of this id", 201,
+        "Stored; the answer names the new version.", _versioned_id_answer,
+        lambda kind: _EDITABLE[kind][1], ETAG, if_match=True, creates=True),
+    (resources.JobEvent, "post"): Op(
+        "Send a start, stop or abort event to a job", 202, "Accepted.",
+        _EVENT_RESULT, "job_event"),
+    (resources.SessionAction, "post"): Op(
+        "A member job starts or ends its run of the session", 202,
+        "Accepted; result is success, hold-off or out-of-sync.",
+        _SESSION_RESULT, resources.SessionAction.body_schema),
+    (resources.SessionJob, "put"): Op(
+        "Add a job to the session (it leaves any other session)", 204,
+        "Added."),
+    (resources.SessionJob, "delete"): Op(
+        "Take a job out of the session (idempotent)", 204,
+        "Removed, or was not a member."),
+}
+# The request bodies that are a job, which names a client: 422 when that
+# client does not exist or cannot do what the job asks.
+_JOB_BODIES = (resources.Collection.create_schema[kinds.JOBS],) + \
+    _EDITABLE[kinds.JOBS]
+
+
+def _of(value, kind):
+    return value(kind) if callable(value) else value
+
+
+def _operation(cls, method, kind, path):
+    """(summary, success responses, request body, extra parameters,
+    error statuses) of one responder of the route table, from its Op."""
+    op = next((OPERATIONS[base, method] for base in cls.__mro__
+               if (base, method) in OPERATIONS), None)
+    if op is None:
+        raise ValueError("no OpenAPI description of %s.on_%s"
+                         % (cls.__name__, method))
+    names = {"name": SINGULAR[kind], "many": kind}
+    success = {op.status: _ok(
+        op.description % names, _of(op.answer, kind),
+        headers={"ETag": op.etag} if op.etag else None)}
+    codes, extra, body = (), [], None
+    if method == "get" and op.etag:
+        success[304] = _not_modified(op.etag)
+        if op.etag is LIST_ETAG:
+            extra += PAGING + _filters(kind)
+        extra.append(IF_NONE_MATCH)
+    if op.if_match:
+        extra.append(IF_MATCH)
+        codes += (400, 412)
+    if "{doc_id}" in path and not op.creates:
+        codes += (404,)
+    if op.body:
+        name = _of(op.body, kind)
+        body = _body(_ref("schemas", name), required=method != "get")
+        codes += (400,) + _BODY
+        if name in _JOB_BODIES:
+            codes += (422,)
+    codes += (503,) if method == "get" else _WRITE
+    return op.summary % names, success, body, extra, codes
 
 
 def _responses(success, codes):
@@ -425,29 +460,19 @@ def _path_params(path, kind):
     return params
 
 
-def _openapi_path(path, kind):
-    """Falcon names every item id ``doc_id``; the document names it after
-    its kind (``job_id``, ...). Tests map one to the other."""
-    return path.replace("{doc_id}", "{%s}" % kinds.ID_FIELDS[kind])
-
-
-def responders(cls):
-    """The HTTP methods a resource class serves (lower case)."""
-    return [m for m in METHODS if callable(getattr(cls, "on_" + m, None))]
-
-
 def _versioned_paths():
     paths = {}
     for version, prefix in routes.PREFIXES.items():
         for path, cls, kind in routes.ROUTES:
-            item = paths.setdefault(prefix + _openapi_path(path, kind), {})
+            item = paths.setdefault(
+                prefix + routes.document_path(path, kind), {})
             params = ([PROJECT_PARAM] if "{project_id}" in prefix else []) \
                 + _path_params(path, kind)
             if params:
                 item["parameters"] = copy.deepcopy(params)
-            for method in responders(cls):
+            for method in routes.responders(cls):
                 summary, success, body, extra, codes = _operation(
-                    cls, method, kind)
+                    cls, method, kind, path)
                 op_id = "%s_%s_%s_%s" % (version, cls.__name__, kind,
                                          method)
                 operation = {"tags": [kind], "summary": summary,
@@ -462,33 +487,36 @@ def _versioned_paths():
     return paths
 
 
-def _public_paths():
-    paths = {
-        "/": {"get": {
-            "tags": ["versions"], "operationId": "versions",
-            "summary": "The API versions this server mounts "
-                       "(unauthenticated)",
-            "security": [],
-            "responses": _responses({300: _ok("The versions.", _ref(
-                "schemas", "versions"))}, HTTP_LIMITS + (406,))}},
-        "/healthcheck": {},
-    }
-    for method in ("get", "head"):
-        success = {200: _ok("Storage answers.", _ref("schemas", "health")
-                            if method == "get" else None)}
-        paths["/healthcheck"][method] = {
-            "tags": ["versions"], "operationId": "healthcheck_" + method,
-            "summary": "Whether the service can reach its storage "
-                       "(unauthenticated)",
-            "security": [],
-            "responses": _responses(success, HTTP_LIMITS + (406, 503))}
-    for version in routes.PREFIXES:
-        paths["/" + version] = {"get": {
-            "tags": ["versions"], "operationId": version + "_home",
-            "summary": "The %s JSON home document" % version,
-            "responses": _responses({200: _ok(
-                "The resources of " + version, _ref("schemas", "home"),
-                media="application/json-home")}, PROTECTED)}}
+def _unversioned_paths():
+    """The version list, the health check and the home documents; the
+    public ones (``routes.PUBLIC_PATHS``) ask for no token."""
+    health = _ref("schemas", "health")
+    operations = [
+        ("/", "get", "versions", "The API versions this server mounts",
+         {300: _ok("The versions.", _ref("schemas", "versions"))}, ())]
+    operations += [
+        ("/healthcheck", method, "healthcheck_" + method,
+         "Whether the service can reach its storage",
+         {200: _ok("Storage answers.", health if method == "get" else None)},
+         (503,)) for method in ("get", "head")]
+    operations += [
+        ("/" + version, "get", version + "_home",
+         "The %s JSON home document" % version,
+         {200: _ok("The resources of " + version, _ref("schemas", "home"),
+                   media="application/json-home")}, ())
+        for version in routes.PREFIXES]
+    paths = {}
+    for path, method, op_id, summary, success, codes in operations:
+        operation = {"tags": ["versions"], "operationId": op_id,
+                     "summary": summary}
+        if routes.is_public(path):
+            operation["summary"] += " (unauthenticated)"
+            operation["security"] = []
+            codes += HTTP_LIMITS + (406,)
+        else:
+            codes += PROTECTED
+        operation["responses"] = _responses(success, codes)
+        paths.setdefault(path, {})[method] = operation
     return paths
 
 
@@ -508,7 +536,7 @@ def build():
                 "description": "Seconds to wait before retrying.",
                 "required": True, "schema": {"type": "integer"}}}
         responses[name] = response
-    paths = _public_paths()
+    paths = _unversioned_paths()
     paths.update(_versioned_paths())
     doc = {
         "openapi": OPENAPI_VERSION,

@@ -6,6 +6,7 @@ import math
 
 import falcon
 
+from freezer_api import cache
 from freezer_api import exceptions
 from freezer_api.domain import search
 
@@ -215,7 +216,7 @@ class ListQueries:
 
     def __init__(self, limits):
         self.limits = limits
-        self.known = {}
+        self.known = cache.Bounded(self.MAX_KEPT)
 
     def __call__(self, req):
         """``(query, text)``: the Query and its text form (for ETags)."""
@@ -227,9 +228,7 @@ class ListQueries:
         query = list_query(req, self.limits, raw)
         found = (query, repr(query))
         if len(raw) + len(req.query_string) <= self.MAX_KEY_BYTES:
-            if len(self.known) >= self.MAX_KEPT:
-                self.known.clear()
-            self.known[key] = found
+            self.known.put(key, found)
         return found
 
 

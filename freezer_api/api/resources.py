@@ -49,8 +49,6 @@ class CheckPathIds:
 class Resource:
     """What every resource gets: its service, the authorizer, limits."""
 
-    public = False
-
     def __init__(self, kind, services, authorizer, limits):
         self.kind = kind
         self.id_field = kinds.ID_FIELDS[kind]
@@ -80,8 +78,12 @@ class Collection(Resource):
         kinds.SESSIONS: "session_create",
     }
 
+    # The kinds whose list takes ``all_projects`` (policy
+    # jobs:get_all_projects).
+    all_projects_kinds = (kinds.JOBS,)
+
     def on_get(self, req, resp, project_id=None):
-        all_projects = self.kind == kinds.JOBS and \
+        all_projects = self.kind in self.all_projects_kinds and \
             params.bool_param(req, "all_projects")
         if all_projects:
             self.authorizer.authorize(req, "jobs:get_all_projects",
@@ -143,9 +145,11 @@ class BackupItem(Item):
     """/backups/{id}: also PATCH (freezer-api 19) of the status and the
     metadata; the answer is the backup as stored now."""
 
+    body_schema = "backup_patch"
+
     def on_patch(self, req, resp, doc_id, project_id=None):
         caller = self._caller(req, "backups:update", project_id)
-        body = self._body(req, "backup_patch")
+        body = self._body(req, self.body_schema)
         doc = self.service.patch(caller, doc_id, body, params.if_match(req))
         resp.etag = '"%d"' % doc["_version"]
         resp.media = doc
@@ -202,9 +206,11 @@ class JobEvent(Resource):
 class SessionAction(Resource):
     """/sessions/{id}/action: a member job starts or ends its run."""
 
+    body_schema = "session_action"
+
     def on_post(self, req, resp, doc_id, project_id=None):
         caller = self._caller(req, "sessions:action:create", project_id)
-        body = self._body(req, "session_action")
+        body = self._body(req, self.body_schema)
         (verb, arguments), = body.items()
         if isinstance(arguments.get("current_tag"), str):
             # The schema allows only digits here (freezer session-start).

@@ -1,9 +1,16 @@
-"""The route table: data, mounted once per API version."""
+"""The route table: data, mounted once per API version, and read by the
+home documents (``versions.HomeDocument``) and the OpenAPI document
+(``openapi``), so that neither restates it."""
 
 from freezer_api.api import resources
 from freezer_api.domain import kinds
 
 PREFIXES = {"v1": "/v1", "v2": "/v2/{project_id}"}
+
+# The routes served without authentication (no token asked, no request
+# context): the version list and the health check. Every other route,
+# the home documents included, is protected.
+PUBLIC_PATHS = ("/", "/healthcheck")
 
 # (path below the version prefix, resource class, kind)
 ROUTES = (
@@ -17,6 +24,27 @@ ROUTES = (
      ("/sessions/{doc_id}/jobs/{job_id}", resources.SessionJob,
       kinds.SESSIONS)]
 )
+
+# HTTP methods, in the order the OpenAPI document lists them.
+METHODS = ("get", "put", "post", "delete", "patch", "head")
+
+
+def is_public(path):
+    """Whether the request path ``path`` (slashes collapsed; a trailing
+    one allowed) is one of PUBLIC_PATHS."""
+    return (path.rstrip("/") or "/") in PUBLIC_PATHS
+
+
+def document_path(path, kind):
+    """``path`` as documents name it: Falcon names every item id
+    ``doc_id``, the home and OpenAPI documents after its kind (``job_id``,
+    ...)."""
+    return path.replace("{doc_id}", "{%s}" % kinds.ID_FIELDS[kind])
+
+
+def responders(cls):
+    """The HTTP methods a resource class serves (lower case)."""
+    return [m for m in METHODS if callable(getattr(cls, "on_" + m, None))]
 
 
 def mount(app, versions, services, authorizer, limits):

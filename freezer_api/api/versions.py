@@ -3,8 +3,13 @@ the per-version home documents."""
 
 import json
 import os
+import re
 
 import falcon
+
+from freezer_api.api import resources
+from freezer_api.api import routes
+from freezer_api.domain import kinds
 
 VERSIONS = {
     "v1": {"id": "v1", "status": "DEPRECATED",
@@ -15,8 +20,6 @@ VERSIONS = {
 
 
 class Versions:
-    public = True
-
     def __init__(self, enabled):
         self.enabled = tuple(enabled)
 
@@ -35,8 +38,6 @@ class Healthcheck:
     check_storage``); ``503 {"status": "DISABLED BY FILE"}`` while the
     operator's drain file (``[healthcheck] disable_by_file_path``)
     exists."""
-
-    public = True
 
     def __init__(self, storage, disable_by_file_path=None,
                  check_storage=True):
@@ -57,42 +58,50 @@ class Healthcheck:
     on_head = on_get
 
 
-def _home(resources):
-    return {"resources": {
+# Upstream's relation names where they are not the kind's (its list) and
+# the singular (one document): rel/backups names one backup, so the backup
+# list is rel/backup-list.
+RELATIONS = {"/backups": "backup-list", "/backups/{doc_id}": "backups"}
+# The order in which upstream lists the methods a relation allows.
+ALLOW_ORDER = ("get", "patch", "post", "delete")
+_VARIABLE = re.compile(r"\{(\w+)\}")
+
+
+def _relations(prefix):
+    """(name, href-template, href-vars, allow) of each kind's list and
+    document routes (not their sub-resources, as upstream), from the
+    route table."""
+    served = {path: cls for path, cls, _kind in routes.ROUTES}
+    for kind in kinds.ALL_KINDS:
+        for path, name in (("/" + kind, kind),
+                           ("/%s/{doc_id}" % kind, kind[:-1])):
+            cls = served[path]
+            template = prefix + routes.document_path(path, kind)
+            names = _VARIABLE.findall(template)
+            query = []
+            if cls is resources.Collection:
+                query = [p for p in ("all_projects",)
+                         if kind in cls.all_projects_kinds]
+                query += ["offset", "limit"]
+                template += "{?%s}" % ",".join(query)
+            methods = routes.responders(cls)
+            yield (RELATIONS.get(path, name), template,
+                   {n: "param/" + n for n in names + query},
+                   [m.upper() for m in ALLOW_ORDER if m in methods])
+
+
+def _homedoc(prefix):
+    """The JSON home document of the version at ``prefix``: upstream's
+    relations (``rel/backups`` names one backup, ``rel/jobs`` the job
+    list, ``rel/job`` one job), the same pair for every other kind."""
+    return json.dumps({"resources": {
         "rel/" + name: {
             "href-template": template,
             "href-vars": href_vars,
             "hints": {"allow": allow,
                       "formats": {"application/json": {}}},
-        } for name, template, href_vars, allow in resources}}
-
-
-def _homedoc(prefix):
-    """Upstream's relations (``rel/backups`` names one backup, ``rel/jobs``
-    the job list, ``rel/job`` one job), then the same pair for every
-    other kind; the backup list, whose upstream name is taken, is
-    ``rel/backup-list``."""
-    names = [("backups", "backup_id", ["GET", "PATCH", "DELETE"]),
-             ("clients", "client_id", ["GET", "DELETE"]),
-             ("jobs", "job_id", ["GET", "PATCH", "POST", "DELETE"]),
-             ("actions", "action_id", ["GET", "PATCH", "POST", "DELETE"]),
-             ("sessions", "session_id", ["GET", "PATCH", "POST", "DELETE"])]
-    entries = []
-    pvars = {"project_id": "param/project_id"} if "{" in prefix else {}
-    for name, id_name, allow in names:
-        query = ["offset", "limit"]
-        if name == "jobs":
-            query.insert(0, "all_projects")
-        collection = "backup-list" if name == "backups" else name
-        document = name if name == "backups" else name[:-1]
-        entries.append((collection, "%s/%s{?%s}" % (prefix, name,
-                                                    ",".join(query)),
-                        dict(pvars, **{q: "param/" + q for q in query}),
-                        ["GET", "POST"]))
-        entries.append((document, "%s/%s/{%s}" % (prefix, name, id_name),
-                        dict(pvars, **{id_name: "param/" + id_name}),
-                        allow))
-    return json.dumps(_home(entries), indent=4)
+        } for name, template, href_vars, allow in _relations(prefix)}},
+        indent=4)
 
 
 class HomeDocument:

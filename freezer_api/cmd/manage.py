@@ -64,7 +64,7 @@ def db_sync(args, out):
 def db_version(args, out):
     driver = _driver(_service_conf(args))
     try:
-        version = getattr(driver, "schema_version", lambda: "n/a")()
+        version = driver.schema_version()
     finally:
         driver.close()
     print(version or "none (run 'freezer-manage db sync')", file=out)
@@ -76,9 +76,8 @@ def db_show(args, out):
     revision and whether it is the code's."""
     driver = _driver(_service_conf(args))
     try:
-        version = getattr(driver, "schema_version", lambda: "n/a")()
-        status = getattr(driver, "schema_status", None)
-        at_head, details = status() if status else (True, "")
+        version = driver.schema_version()
+        at_head, details = driver.schema_status()
     finally:
         driver.close()
     print("driver: %s" % driver.name, file=out)

@@ -48,11 +48,7 @@ class Checks(upgradecheck.UpgradeCommands):
             return Result(Code.FAILURE, "The %s storage driver cannot be "
                           "loaded: %s" % (self.conf.storage.driver, exc))
         try:
-            status = getattr(driver, "schema_status", None)
-            if status is None:
-                return Result(Code.SUCCESS, "Not applicable: the %s driver "
-                              "has no schema check." % driver.name)
-            at_head, details = status()
+            at_head, details = driver.schema_status()
             if at_head:
                 return Result(Code.SUCCESS, details)
             if app_module.needs_auto_upgrade(self.conf):

@@ -2,10 +2,8 @@
 
 from freezer_api import exceptions
 from freezer_api.domain import documents
+from freezer_api.domain import kinds
 
-# Fields a client never sets directly on a job.
-SERVER_FIELDS = ("job_id", "user_id", "project_id", "_version",
-                 "user_credentials")
 # Fields that tie a job to a session; only the session endpoints move them.
 SESSION_FIELDS = ("session_id", "session_tag")
 
@@ -31,7 +29,8 @@ def expand_action_defaults(doc):
 def new_job(body, job_id, user_id, project_id, now):
     """The stored form of a job created from ``body`` at ``now``."""
     doc = documents.without(expand_action_defaults(body),
-                            SERVER_FIELDS + SESSION_FIELDS)
+                            kinds.SERVER_FIELDS[kinds.JOBS] +
+                            SESSION_FIELDS)
     schedule = doc.setdefault("job_schedule", {})
     schedule["time_created"] = now
     schedule["time_started"] = -1
@@ -48,7 +47,8 @@ def replaced_job(stored, body, job_id, user_id, project_id, now):
     moves it in or out of a session.
     """
     doc = documents.without(expand_action_defaults(body),
-                            SERVER_FIELDS + SESSION_FIELDS)
+                            kinds.SERVER_FIELDS[kinds.JOBS] +
+                            SESSION_FIELDS)
     schedule = doc.setdefault("job_schedule", {})
     schedule.setdefault("time_created", now)
     schedule.setdefault("time_started", -1)
@@ -68,7 +68,8 @@ def patched_job(stored, patch):
     returned.
     """
     patch = documents.without(expand_action_defaults(patch),
-                              SERVER_FIELDS + ("session_id",))
+                              kinds.SERVER_FIELDS[kinds.JOBS] +
+                              ("session_id",))
     return documents.deep_merge(stored, patch)
 
 

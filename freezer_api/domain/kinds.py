@@ -23,6 +23,22 @@ ID_FIELDS = {
     SESSIONS: "session_id",
 }
 
+# Fields of a document only the server sets, per kind: a client's values
+# of them are dropped from what it sends (``documents.without``). The id,
+# the owner and the version everywhere; a backup's ``user_name``
+# (freezer-api 18 stored it; 19 and this service do not, and a PATCH does
+# not merge it into the metadata), a job's ``user_credentials`` (its
+# Keystone trust) and a session's member ``jobs`` (only the session's job
+# endpoints change them).
+SERVER_FIELDS = {
+    BACKUPS: ("backup_id", "user_id", "user_name", "project_id",
+              "_version"),
+    JOBS: ("job_id", "user_id", "project_id", "_version",
+           "user_credentials"),
+    ACTIONS: ("action_id", "user_id", "project_id", "_version"),
+    SESSIONS: ("session_id", "user_id", "project_id", "jobs", "_version"),
+}
+
 # Indexed columns every driver keeps beside the document.
 INDEXED = ("client_id", "session_id", "status", "time_ts")
 # The ``status`` of a central client (``is_central``), which every

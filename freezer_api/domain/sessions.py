@@ -12,14 +12,14 @@ rules hold however many agents call at once.
 
 from freezer_api import exceptions
 from freezer_api.domain import documents
+from freezer_api.domain import kinds
 
 DEFAULT_HOLD_OFF = 30
-SERVER_FIELDS = ("session_id", "user_id", "project_id", "jobs", "_version")
 SUCCESS, HOLD_OFF, OUT_OF_SYNC = "success", "hold-off", "out-of-sync"
 
 
 def new_session(body, session_id, user_id, project_id):
-    doc = documents.without(body, SERVER_FIELDS)
+    doc = documents.without(body, kinds.SERVER_FIELDS[kinds.SESSIONS])
     doc.setdefault("session_tag", 0)
     doc.setdefault("hold_off", DEFAULT_HOLD_OFF)
     doc.setdefault("description", "")
@@ -34,7 +34,7 @@ def replaced_session(stored, body, session_id, user_id, project_id):
     kept: only the session's job endpoints change them."""
     if stored is None:
         return new_session(body, session_id, user_id, project_id)
-    doc = documents.without(body, SERVER_FIELDS)
+    doc = documents.without(body, kinds.SERVER_FIELDS[kinds.SESSIONS])
     doc.setdefault("session_tag", stored.get("session_tag", 0))
     doc.setdefault("hold_off", stored.get("hold_off", DEFAULT_HOLD_OFF))
     for field, default in (("status", "active"), ("result", ""),
@@ -46,8 +46,8 @@ def replaced_session(stored, body, session_id, user_id, project_id):
 
 
 def patched_session(stored, patch):
-    return documents.deep_merge(
-        stored, documents.without(patch, SERVER_FIELDS))
+    return documents.deep_merge(stored, documents.without(
+        patch, kinds.SERVER_FIELDS[kinds.SESSIONS]))
 
 
 def _jobs(session):

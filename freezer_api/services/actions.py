@@ -6,14 +6,12 @@ from freezer_api.domain import kinds
 from freezer_api.services import base
 from freezer_api.storage import base as storage_base
 
-SERVER_FIELDS = ("action_id", "user_id", "project_id", "_version")
-
 
 class ActionService(base.DocumentService):
     kind = kinds.ACTIONS
 
     def _stamp(self, caller, body, action_id):
-        doc = documents.without(body, SERVER_FIELDS)
+        doc = documents.without(body, kinds.SERVER_FIELDS[self.kind])
         doc.update(action_id=action_id, user_id=caller.user_id,
                    project_id=caller.owner_project)
         return doc
@@ -33,7 +31,7 @@ class ActionService(base.DocumentService):
         return self._replace(caller, action_id, if_match, build)
 
     def patch(self, caller, action_id, body, if_match=None):
-        patch = documents.without(body, SERVER_FIELDS)
+        patch = documents.without(body, kinds.SERVER_FIELDS[self.kind])
 
         def build(stored):
             doc = documents.deep_merge(stored, patch)

@@ -7,10 +7,6 @@ from freezer_api.domain import kinds
 from freezer_api.services import base
 from freezer_api.storage import base as storage_base
 
-# (``user_name``: freezer-api 18 stored it; 19 and this service do not,
-# and a PATCH does not merge it into the metadata.)
-SERVER_FIELDS = ("backup_id", "user_id", "user_name", "project_id",
-                 "_version")
 DEFAULT_STATUS = "available"
 
 
@@ -31,7 +27,7 @@ class BackupService(base.DocumentService):
         keys are metadata sent flat, as freezer 19's scheduler sends it,
         and are merged into it too. The merged metadata must still be a
         valid backup's. Returns the backup as stored, with _version."""
-        flat = documents.without(body, SERVER_FIELDS + (
+        flat = documents.without(body, kinds.SERVER_FIELDS[self.kind] + (
             "status", "backup_metadata"))
         patch = documents.deep_merge(flat, body.get("backup_metadata") or {})
         nested_status = patch.pop("status", None)

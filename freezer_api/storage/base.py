@@ -216,9 +216,37 @@ class StorageDriver(abc.ABC):
     def upgrade(self):
         """Create or migrate the schema (tables, indexes, mappings)."""
 
+    @abc.abstractmethod
+    def schema_version(self):
+        """The schema revision the backend holds (a string), or None while
+        it has none (``freezer-manage db version`` and ``db show``).
+
+        :raises StorageUnavailable:
+        """
+
+    @abc.abstractmethod
+    def schema_status(self):
+        """``(at_head, details)``: whether the backend's schema is the one
+        this code needs (or will be made so on first use), and a sentence
+        saying which it is and what to run if not (``freezer-status
+        upgrade check``, ``freezer-manage db show``).
+
+        :raises StorageUnavailable:
+        """
+
+    @abc.abstractmethod
+    def wipe(self):
+        """Delete every document, keeping the schema (the test suites' and
+        benchmarks' clean slate).
+
+        :raises StorageUnavailable:
+        """
+
     def close(self):
         """Release connections."""
 
     def count(self, kind):
-        """Total number of documents of ``kind`` (operators' tools)."""
+        """Total number of documents of ``kind`` (operators' tools). This
+        default says the driver cannot count cheaply (NotImplementedError):
+        ``freezer_api.transfer.count`` then counts page by page."""
         raise NotImplementedError

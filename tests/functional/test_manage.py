@@ -213,7 +213,7 @@ def test_export_import_round_trip_on_every_backend(driver, tmp_path):
     assert len(expected[kinds.JOBS]) > 20
 
     # Back into an emptied store of the original backend: same documents.
-    conftest.wipe(driver)
+    driver.wipe()
     transfer.import_(driver, io.StringIO(exported.getvalue()),
                      progress=None)
     assert snapshot(driver) == expected

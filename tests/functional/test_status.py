@@ -8,8 +8,6 @@ import sys
 
 from oslo_upgradecheck import upgradecheck
 
-from freezer_api import storage as storage_module
-from freezer_api.cmd import status
 from freezer_api.storage.sqlalchemy import driver as sql_driver
 from tests import conftest
 
@@ -77,21 +75,6 @@ def test_unreachable_database_is_a_failure(tmp_path):
     assert code == upgradecheck.Code.FAILURE
     assert "cannot be reached" in checks["Storage schema"][1]
     assert "pw-x" not in json.dumps(checks)
-
-
-def test_a_driver_without_schema_check_is_not_applicable(
-        tmp_path, monkeypatch):
-    class Plain:
-        name = "plain"
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr(storage_module, "load_driver", lambda conf: Plain())
-    conf = conftest.make_conf(auth_strategy="keystone")
-    result = status.Checks(conf)._check_storage_schema()
-    assert result.code == upgradecheck.Code.SUCCESS
-    assert result.details.startswith("Not applicable")
 
 
 def test_the_sql_driver_reports_its_revision(tmp_path):

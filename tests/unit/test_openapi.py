@@ -13,6 +13,7 @@ import yaml
 from freezer_api import app as app_module
 from freezer_api import schemas
 from freezer_api.api import openapi
+from freezer_api.api import routes
 from tests.conftest import make_conf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -77,6 +78,14 @@ def _documented_routes(doc):
 
 def test_every_served_route_is_documented_and_nothing_else():
     assert _served_routes() == _documented_routes(openapi.build())
+
+
+def test_every_described_operation_is_a_responder():
+    # (A responder without a description fails build(): ValueError.)
+    served = {(base, method) for _path, cls, _kind in routes.ROUTES
+              for method in routes.responders(cls) for base in cls.__mro__
+              if (base, method) in openapi.OPERATIONS}
+    assert served == set(openapi.OPERATIONS)
 
 
 def test_request_bodies_are_the_validation_schemas():

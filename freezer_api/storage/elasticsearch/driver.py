@@ -486,7 +486,6 @@ class ElasticsearchDriver(base.StorageDriver):
         return ", ".join(sorted(versions))
 
     def schema_status(self):
-        """``(at_head, details)`` for ``freezer-status upgrade check``."""
         head = "v%d" % mappings.MAPPING_VERSION
         current = self.schema_version()
         names = "%s-<kind>" % self.prefix
@@ -502,7 +501,6 @@ class ElasticsearchDriver(base.StorageDriver):
                        "%s." % (names, current, head))
 
     def wipe(self):
-        """Delete every document (the test suite's clean slate)."""
         with self._errors():
             self.client.delete_by_query(
                 index=self._all_aliases(),

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 
+from freezer_api import cache
 from freezer_api.domain import kinds
 from freezer_api import exceptions
 from freezer_api.storage import base
@@ -69,8 +70,8 @@ class SQLAlchemyDriver(base.StorageDriver):
 
     def __init__(self, conf):
         self.stamps = base.Stamps()
-        self._statements = {}
-        self._compiled = {}
+        self._statements = cache.Bounded(MAX_STATEMENTS)
+        self._compiled = cache.Bounded(MAX_STATEMENTS)
         self.url = conf.database.connection
         if not self.url:
             raise exceptions.StorageUnavailable(
@@ -137,7 +138,6 @@ class SQLAlchemyDriver(base.StorageDriver):
             return migration.current(self.engine)
 
     def schema_status(self):
-        """``(at_head, details)`` for ``freezer-status upgrade check``."""
         from freezer_api.storage.sqlalchemy import migration
         head = migration.head()
         current = self.schema_version()
@@ -150,6 +150,10 @@ class SQLAlchemyDriver(base.StorageDriver):
         return False, ("The database schema is at revision %s, the code "
                        "needs %s: run 'freezer-manage db sync'."
                        % (current, head))
+
+    def wipe(self):
+        with self._errors(), self.engine.begin() as conn:
+            conn.execute(sa.delete(T))
 
     @contextlib.contextmanager
     def _sqlite_lock(self):
@@ -208,10 +212,7 @@ class SQLAlchemyDriver(base.StorageDriver):
     def _cached(self, shape, build):
         stmt = self._statements.get(shape)
         if stmt is None:
-            if len(self._statements) >= MAX_STATEMENTS:
-                self._statements.clear()
-                self._compiled.clear()
-            stmt = self._statements[shape] = build()
+            stmt = self._statements.put(shape, build())
         return stmt
 
     def _bind(self, stmt, params):
@@ -223,9 +224,9 @@ class SQLAlchemyDriver(base.StorageDriver):
         if prepared is None:
             compiled = stmt.compile(dialect=self.engine.dialect)
             sql = compiled.string
-            prepared = self._compiled[stmt] = (
+            prepared = self._compiled.put(stmt, (
                 None if "POSTCOMPILE" in sql else sql,
-                compiled.positiontup, compiled)
+                compiled.positiontup, compiled))
         sql, positions, compiled = prepared
         if sql is None:
             return None
@@ -473,12 +474,11 @@ class SQLAlchemyDriver(base.StorageDriver):
         if memo is None or memo[0] != version:
             # (The version is read before ``read()``: a commit in between
             # only makes the next call read again.)
-            memo = self._local.memo = (version, {})
+            memo = self._local.memo = (
+                version, cache.Bounded(self.MAX_REMEMBERED))
         found = memo[1].get(key)
         if found is None:
-            found = read()
-            if len(memo[1]) < self.MAX_REMEMBERED:
-                memo[1][key] = found
+            found = memo[1].put(key, read())
         return found
 
     def count(self, kind):
