@@ -357,8 +357,8 @@ def test_sigkill_of_workers_and_master_loses_no_acknowledged_write(
         assert restart_took < 5, restart_took
         print("\nmaster SIGKILL: the port refused connections after %.2f s, "
               "the workers were gone after %.2f s; a restart on the same "
-              "port answered after %.2f s" % (served_for, orphans_lasted,
-                                               restart_took))
+              "port answered after %.2f s"
+              % (served_for, orphans_lasted, restart_took))
         _wait_for(lambda: len(acks) >= mark + 40, "writes after restart")
     finally:
         stop.set()
