@@ -73,6 +73,15 @@ def _database(backend, directory, postgres):
                                   base_url=postgres.url)
 
 
+def drop_after_restart(postgres, drop):
+    """Drop a test's database on ``postgres``, which it stopped."""
+    postgres.start()  # (a no-op when it runs)
+    try:
+        drop()
+    except sqlalchemy.exc.OperationalError:
+        drop()  # its pooled connection died with the server: anew
+
+
 class Client:
     """HTTP to whichever server is current (the base URL changes when the
     server is restarted on another port)."""
@@ -167,11 +176,7 @@ def test_database_outage_is_503_with_retry_after_and_heals(
         assert "Traceback" not in server.log_tail(10 ** 7)
     finally:
         server.stop()
-        private_postgres.start()
-        try:
-            drop()
-        except sqlalchemy.exc.OperationalError:
-            drop()  # its pooled connection died with the server: anew
+        drop_after_restart(private_postgres, drop)
 
 
 # -- SIGKILL under a concurrent write load -------------------------------
