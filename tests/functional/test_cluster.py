@@ -171,15 +171,20 @@ def _kill_busiest(cluster, alive):
     return victim, counts.get("node-%d" % victim, 0), killed_at
 
 
-def _report(what, fleet, lines):
-    print("\n%s: %d acknowledged writes by %d agents, %d 503s; lost: 0 "
-          "(checked); %s" % (what, len(fleet.acks), len(fleet.agents),
-                             sum(len(a.failures) for a in fleet.agents),
-                             "; ".join(lines)))
+def _report(record_property, fleet, lines):
+    """What was measured: printed, and in the run's summary
+    (tests/functional/reporting.py)."""
+    text = "%d acknowledged writes by %d agents, %d 503s; lost: 0 " \
+        "(checked); %s" % (len(fleet.acks), len(fleet.agents),
+                           sum(len(a.failures) for a in fleet.agents),
+                           "; ".join(lines))
+    print("\n" + text)
+    record_property("measured", text)
 
 
 @pytest.mark.slow
-def test_cluster_loses_a_node_then_its_quorum_and_heals(cluster, tmp_path):
+def test_cluster_loses_a_node_then_its_quorum_and_heals(
+        cluster, tmp_path, record_property):
     hosts = cluster.hosts
     fleet = Fleet(tmp_path, "sqlite:///%s" % (tmp_path / "unused.sqlite"),
                   "\n[storage]\ndriver = elasticsearch\n\n[elasticsearch]\n"
@@ -229,14 +234,15 @@ def test_cluster_loses_a_node_then_its_quorum_and_heals(cluster, tmp_path):
         fleet.halt()
         jobs, sessions = fleet.check()
         lines.append("stored %d jobs, %d sessions" % (jobs, sessions))
-        _report("opensearch cluster", fleet, lines)
+        _report(record_property, fleet, lines)
     finally:
         fleet.close()
 
 
 @pytest.mark.slow
 def test_postgresql_restart_under_two_servers_heals(
-        private_postgres, tmp_path):  # noqa: F811 (the fixture)
+        private_postgres, tmp_path,  # noqa: F811 (the fixture)
+        record_property):
     private_postgres.start()  # (a no-op when it runs)
     url, drop = server_module.database("postgresql", tmp_path,
                                        base_url=private_postgres.url)
@@ -255,7 +261,7 @@ def test_postgresql_restart_under_two_servers_heals(
         fleet.wait_writes("after the restart")
         fleet.halt()
         jobs, sessions = fleet.check()
-        _report("postgresql restart", fleet, [
+        _report(record_property, fleet, [
             "down %.1f s (stop, 20 503s, start took %.1f s); no "
             "acknowledged write for %.1f s; first write %.1f s after the "
             "start began" % (
