@@ -7,12 +7,16 @@ database and SIGKILL tests, 1 for the Keystone one) under load:
 * SIGKILL of gunicorn workers, then of the master, during a concurrent
   write load: the master's workers stop within 2 s of it and free the
   port, a restart on the same port comes up at once, every acknowledged
-  write is there, and every session and its jobs agree;
+  write is there, every session and its jobs agree, and each session
+  round (a start retried until answered, then an end) bumped the
+  session's tag exactly once;
 * Keystone stopped while the server runs (auth_token reaches it through a
   relay this test stops): 503, not 401, then recovery without a restart.
 
 The search engine stopped mid-load (SIGTERM, then SIGKILL, of a private
-OpenSearch node) is tests/functional/test_search_outage.py.
+OpenSearch node) is tests/functional/test_search_outage.py; two servers
+on a 3-node OpenSearch cluster whose nodes die, and on a PostgreSQL
+restart, are tests/functional/test_cluster.py (with this module's Agent).
 
 PostgreSQL here is a private server (tools/testenv/postgres.sh with a
 FREEZER_TESTENV_DIR and a port of its own), never the one the rest of the
