@@ -20,6 +20,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 POSTGRES_SH = os.path.join(REPO, "tools", "testenv", "postgres.sh")
 OPENSEARCH_SH = os.path.join(REPO, "tools", "testenv", "opensearch.sh")
+OPENSEARCH_CLUSTER_SH = os.path.join(REPO, "tools", "testenv",
+                                     "opensearch-cluster.sh")
 
 
 def free_port():
@@ -192,13 +194,13 @@ class PrivateService:
         return dict(os.environ, FREEZER_TESTENV_DIR=self.base_dir,
                     **{self.port_variable: str(self.port)})
 
-    def _run(self, command):
-        result = subprocess.run([self.script, command], env=self._env(),
-                                capture_output=True, text=True,
-                                timeout=self.timeout)
+    def _run(self, command, *args):
+        result = subprocess.run([self.script, command, *args],
+                                env=self._env(), capture_output=True,
+                                text=True, timeout=self.timeout)
         if result.returncode != 0:
             pytest.fail("%s %s failed:\n%s" % (
-                os.path.basename(self.script), command,
+                os.path.basename(self.script), " ".join((command,) + args),
                 result.stderr[-3000:]))
         return result.stdout.strip().splitlines()
 
@@ -271,3 +273,56 @@ class PrivateOpenSearch(PrivateService):
         """Stop the node and delete its data (a clean slate)."""
         self.stop()
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+class PrivateOpenSearchCluster(PrivateService):
+    """Three OpenSearch nodes of one's own forming one cluster
+    (tools/testenv/opensearch-cluster.sh; node N lives in
+    ``<base_dir>/opensearch-cluster/node-N/opensearch``), on free HTTP and
+    transport ports chosen once: a node started again after ``stop`` or
+    ``kill`` rejoins the others with its data. ``nodes[N - 1]`` is node N
+    as a PrivateOpenSearch (its pid, its SIGKILL)."""
+
+    script = OPENSEARCH_CLUSTER_SH
+    timeout = 1200
+
+    def __init__(self, base_dir):
+        super().__init__(base_dir)
+        self.http_ports = [free_port() for _ in range(3)]
+        self.transport_ports = [free_port() for _ in range(3)]
+        root = os.path.join(self.base_dir, "opensearch-cluster")
+        self.nodes = [PrivateOpenSearch(os.path.join(root, "node-%d" % n),
+                                        port=port)
+                      for n, port in enumerate(self.http_ports, 1)]
+
+    def _env(self):
+        env = dict(os.environ, FREEZER_TESTENV_DIR=self.base_dir,
+                   OPENSEARCH_CLUSTER_HTTP_PORTS=" ".join(
+                       map(str, self.http_ports)),
+                   OPENSEARCH_CLUSTER_TRANSPORT_PORTS=" ".join(
+                       map(str, self.transport_ports)))
+        for name in ("OPENSEARCH_PORT", "OPENSEARCH_TRANSPORT_PORT",
+                     "OPENSEARCH_NODE_ARGS"):
+            env.pop(name, None)  # the script sets them per node
+        return env
+
+    @property
+    def hosts(self):
+        return ["http://127.0.0.1:%d" % port for port in self.http_ports]
+
+    def start(self, *numbers):
+        """Start nodes ``numbers`` (1-3; default all) at once and wait
+        until each serves and the cluster is at least yellow."""
+        self.url = self._run("start", *map(str, numbers))[-1]
+        return self.hosts
+
+    def stop(self, *numbers):
+        """Stop nodes ``numbers`` (default all) and wait until they
+        have."""
+        self._run("stop", *map(str, numbers))
+
+    def wipe(self):
+        """Stop every node and delete all their data."""
+        self.stop()
+        shutil.rmtree(os.path.join(self.base_dir, "opensearch-cluster"),
+                      ignore_errors=True)

@@ -7,12 +7,16 @@ database and SIGKILL tests, 1 for the Keystone one) under load:
 * SIGKILL of gunicorn workers, then of the master, during a concurrent
   write load: the master's workers stop within 2 s of it and free the
   port, a restart on the same port comes up at once, every acknowledged
-  write is there, and every session and its jobs agree;
+  write is there, every session and its jobs agree, and each session
+  round (a start retried until answered, then an end) bumped the
+  session's tag exactly once;
 * Keystone stopped while the server runs (auth_token reaches it through a
   relay this test stops): 503, not 401, then recovery without a restart.
 
 The search engine stopped mid-load (SIGTERM, then SIGKILL, of a private
-OpenSearch node) is tests/functional/test_search_outage.py.
+OpenSearch node) is tests/functional/test_search_outage.py; two servers
+on a 3-node OpenSearch cluster whose nodes die, and on a PostgreSQL
+restart, are tests/functional/test_cluster.py (with this module's Agent).
 
 PostgreSQL here is a private server (tools/testenv/postgres.sh with a
 FREEZER_TESTENV_DIR and a port of its own), never the one the rest of the
@@ -71,6 +75,15 @@ def _database(backend, directory, postgres):
     postgres.start()  # (a no-op when it runs)
     return server_module.database("postgresql", directory,
                                   base_url=postgres.url)
+
+
+def drop_after_restart(postgres, drop):
+    """Drop a test's database on ``postgres``, which it stopped."""
+    postgres.start()  # (a no-op when it runs)
+    try:
+        drop()
+    except sqlalchemy.exc.OperationalError:
+        drop()  # its pooled connection died with the server: anew
 
 
 class Client:
@@ -167,11 +180,7 @@ def test_database_outage_is_503_with_retry_after_and_heals(
         assert "Traceback" not in server.log_tail(10 ** 7)
     finally:
         server.stop()
-        private_postgres.start()
-        try:
-            drop()
-        except sqlalchemy.exc.OperationalError:
-            drop()  # its pooled connection died with the server: anew
+        drop_after_restart(private_postgres, drop)
 
 
 # -- SIGKILL under a concurrent write load -------------------------------
@@ -189,9 +198,15 @@ class Agent(threading.Thread):
         self.deleted = set()
         self.texts = {}     # job_id -> expected description
         self.sessions = set()
+        self.tags = {}      # session_id -> expected session_tag (None:
+        #                     unknown, a start went unanswered)
         self.errors = []
+        self.failures = []  # (time, method, path, status or None, headers,
+        #                     text) of each 5xx or cut attempt
         self.cut = 0        # requests whose answer was lost
         self.rng = random.Random(name)
+
+    pause = 0.05  # seconds between two attempts of a request
 
     def _call(self, method, path, ok, body=None, retry=True):
         deadline = time.monotonic() + WAIT
@@ -199,17 +214,44 @@ class Agent(threading.Thread):
             try:
                 result = self.client.request(method, path, json=body)
                 if result.status_code in ok:
-                    self.acks.append(1)
+                    self.acks.append(time.monotonic())
                     return result
                 if result.status_code < 500:
                     self.errors.append((method, path, result.status_code,
                                         result.text))
                     return None
-            except requests.RequestException:
+                self.failures.append((time.monotonic(), method, path,
+                                      result.status_code, result.headers,
+                                      result.text))
+            except requests.RequestException as exc:
                 self.cut += 1  # the process answering it was killed
+                self.failures.append((time.monotonic(), method, path, None,
+                                      {}, repr(exc)))
             if not retry or time.monotonic() > deadline:
                 return None
-            time.sleep(0.05)
+            time.sleep(self.pause)
+
+    def _round(self, session_id, job_id):
+        """One run of the session: its job starts, which bumps the
+        session's tag exactly once however often the start is retried (a
+        start repeated with the old tag is out of sync and changes
+        nothing), then ends with the new tag (idempotent too)."""
+        tag = self.tags.get(session_id, 0)
+        if tag is None:
+            return
+        path = "/sessions/%s/action" % session_id
+        started = self._call("POST", path, (202,), {"start": {
+            "job_id": job_id, "current_tag": tag}})
+        if started is None:
+            self.tags[session_id] = None  # applied or not: unknown
+            return
+        self.tags[session_id] = tag + 1
+        answer = started.json()
+        if answer != {"result": "success", "session_tag": tag + 1} and \
+                answer != {"result": "out-of-sync", "session_tag": tag + 1}:
+            self.errors.append(("POST", path, "start", answer))
+        self._call("POST", path, (202,), {"end": {
+            "job_id": job_id, "result": "success", "current_tag": tag + 1}})
 
     def run(self):
         n = 0
@@ -218,8 +260,10 @@ class Agent(threading.Thread):
             session_id = "%s-s%d" % (self.name, n)
             # Created with the id we chose: a retry after a lost answer
             # finds it created (409) or creates it (201).
+            # (hold_off -1: no window, so every round's start bumps the
+            # tag; see _round.)
             if self._call("POST", "/sessions", (201, 409), {
-                    "session_id": session_id, "hold_off": 0,
+                    "session_id": session_id, "hold_off": -1,
                     "schedule": {"schedule_interval": "1 days"}}):
                 self.sessions.add(session_id)
             members = []
@@ -241,13 +285,8 @@ class Agent(threading.Thread):
                               {"description": text}):
                     self.texts[job_id] = text
             if members:
-                # Start and end are not idempotent: sent once, unchecked.
-                job_id = members[0]
-                for verb, args in (("start", {"current_tag": 0}),
-                                   ("end", {"result": "success"})):
-                    self._call("POST", "/sessions/%s/action" % session_id,
-                               (202,), {verb: dict(args, job_id=job_id)},
-                               retry=False)
+                for _ in range(2):
+                    self._round(session_id, members[0])
             if len(members) > 1:
                 # Out of the session, then deleted.
                 gone, moved = members[1], members[-1]
@@ -307,6 +346,11 @@ def _check_consistency(client, agents):
                 job_id, session_id, jobs[job_id]["session_id"])
             assert jobs[job_id]["description"] == agent.texts[job_id]
         assert not agent.deleted & set(jobs), agent.name
+        # Each round bumped its session's tag exactly once.
+        for session_id, tag in agent.tags.items():
+            if tag is not None:
+                assert sessions[session_id]["session_tag"] == tag, (
+                    session_id, sessions[session_id]["session_tag"], tag)
     return len(jobs), len(sessions)
 
 

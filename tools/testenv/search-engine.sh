@@ -28,6 +28,10 @@
 #   P_STOP_TIMEOUT            seconds to wait after SIGTERM (default 60)
 #   P_TRANSPORT_PORT          read by the launcher itself: its transport port
 #                             (default 0, any free one)
+#   P_NODE_ARGS               more launcher options, after the others
+#                             (--node-name=..., -Ekey=value...; split on
+#                             spaces): opensearch-cluster.sh makes nodes of
+#                             a cluster with them
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -67,6 +71,7 @@ START_TIMEOUT=$(setting START_TIMEOUT 120)
 STOP_TIMEOUT=$(setting STOP_TIMEOUT 60)
 JAVA_HOME_WANTED=$(setting JAVA_HOME)
 EXTRA_JAVA_OPTS=$(setting JAVA_OPTS)
+NODE_ARGS=$(setting NODE_ARGS)
 
 log() { printf '%s.sh: %s\n' "$ENGINE" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -270,13 +275,19 @@ cmd_start() {
         jvm_opts+=($EXTRA_JAVA_OPTS)
     fi
 
+    local node_args=()
+    if [[ -n $NODE_ARGS ]]; then
+        # shellcheck disable=SC2206  # word splitting wanted
+        node_args=($NODE_ARGS)
+    fi
+
     t0=$SECONDS
     log "starting $TITLE on $URL (state in $STATE, java $JAVA_BIN)"
     {
         printf '\n==== %s start\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     } >>"$CONSOLE_LOG"
     nohup "$JAVA_BIN" "${jvm_opts[@]}" -jar "$JAR" \
-        --home="$STATE" --http-port="$PORT" --pidfile="$PIDFILE" \
+        --home="$STATE" --http-port="$PORT" --pidfile="$PIDFILE" "${node_args[@]}" \
         </dev/null >>"$CONSOLE_LOG" 2>&1 8>&- 9>&- &
     pid=$!
     # The launcher writes the same pid itself; write it now so that `stop`
