@@ -183,6 +183,7 @@ def _report(record_property, fleet, lines):
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_cluster_loses_a_node_then_its_quorum_and_heals(
         cluster, tmp_path, record_property):
     hosts = cluster.hosts
@@ -240,6 +241,7 @@ def test_cluster_loses_a_node_then_its_quorum_and_heals(
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_postgresql_restart_under_two_servers_heals(
         private_postgres, tmp_path,  # noqa: F811 (the fixture)
         record_property):
