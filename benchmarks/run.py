@@ -25,6 +25,8 @@ Environment (all optional):
                      sync (default) or worker (freezer_api.worker, what
                      the freezer-api command runs; results in
                      latest-worker.*)
+    BENCH_KEEPALIVE  1: each client thread keeps its connection open
+                     where the server allows (0: one per request)
     BENCH_PG_URL, BENCH_OPENSEARCH_URL  use that PostgreSQL server or
                      search engine instead of a private one
     BENCH_PG_PORT, BENCH_OPENSEARCH_PORT  the private ones' ports (55490,
@@ -65,6 +67,9 @@ ENGINE_WARMUP = float(os.environ.get("BENCH_ENGINE_WARMUP", "240"))
 # Every server of a run on the same gunicorn worker class: "sync" or
 # "worker" (freezer_api.worker, what the freezer-api command runs).
 SERVER = os.environ.get("BENCH_SERVER", "sync")
+# 1: every client thread keeps its connection open (where the server lets
+# it: gunicorn's sync workers close each one); 0: a new one per request.
+KEEPALIVE = os.environ.get("BENCH_KEEPALIVE", "0") == "1"
 if SERVER not in servers.WORKER_CLASSES:
     raise SystemExit("BENCH_SERVER: one of %s" % ", ".join(
         servers.WORKER_CLASSES))
@@ -94,13 +99,14 @@ class Side:
     def http(self):
         return loadgen.Client(self.server.port, workload.PREFIX,
                               workload.HEADERS,
-                              loadgen.Budget(10 ** 9, 10 ** 9))
+                              loadgen.Budget(10 ** 9, 10 ** 9), KEEPALIVE)
 
     def warm(self, script):
         # Every worker builds its lazy state (policy rules, statements,
         # pools) before the meters start.
         loadgen.run(self.server.port, workload.PREFIX, workload.HEADERS,
-                    script, threads=THREADS, seconds=0.5, requests=40)
+                    script, threads=THREADS, seconds=0.5, requests=40,
+                    keep_alive=KEEPALIVE)
 
     def slice(self, script, seconds, requests):
         """Load for ``seconds``: (Result, app CPU s, backend CPU s)."""
@@ -111,7 +117,8 @@ class Side:
             db.start()
         result = loadgen.run(self.server.port, workload.PREFIX,
                              workload.HEADERS, script, threads=THREADS,
-                             seconds=seconds, requests=requests)
+                             seconds=seconds, requests=requests,
+                             keep_alive=KEEPALIVE)
         return result, app.stop(), db.stop() if db else 0.0
 
 
@@ -379,8 +386,8 @@ def markdown(rows, notes, load):
             "%Y-%m-%d %H:%M"),
         "",
         "%d concurrent clients, %.1f s per phase, every server on gunicorn, "
-        "2 workers of class %s, on loopback, noauth, v2. CPU = server CPU "
-        "time per request "
+        "2 workers of class %s, on loopback, noauth, v2, %s. CPU = server "
+        "CPU time per request "
         "(gunicorn master + workers, plus the database's own processes "
         "for PostgreSQL and OpenSearch), from /proc. Every phase ran in "
         "%.1f s slices alternating with the same phase on the bare-Falcon "
@@ -389,8 +396,10 @@ def markdown(rows, notes, load):
         "equivalent query through raw psycopg or one raw HTTP request: "
         "benchmarks/backend_ceiling.py; the backend's CPU counted on both "
         "sides); x ceiling is the ratio of their CPU per request. Load "
-        "average at start/end: %s." % (THREADS, SECONDS, SERVER, SLICE,
-                                        load),
+        "average at start/end: %s." % (
+            THREADS, SECONDS, SERVER,
+            "connections kept alive" if KEEPALIVE else
+            "a new connection per request", SLICE, load),
         "",
         "| target | jobs | phase | req/s | p50 ms | p99 ms | CPU ms/req "
         "(app + db) | ceiling CPU ms/req | x ceiling | ceiling+backend CPU "
@@ -501,7 +510,8 @@ def main():
     notes.append("total time %.0f s" % (time.monotonic() - started))
     load = "%.1f / %.1f" % (load_start, os.getloadavg()[0])
     text = markdown(rows, notes, load)
-    suffix = "" if SERVER == "sync" else "-" + SERVER
+    suffix = ("" if SERVER == "sync" else "-" + SERVER) + (
+        "-keepalive" if KEEPALIVE else "")
     problem = plot(rows, os.path.join(RESULTS, "poll_cpu%s.png" % suffix))
     if problem:
         text += "\n" + problem + "\n"
