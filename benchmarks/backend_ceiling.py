@@ -74,6 +74,12 @@ class PostgreSQLStore:
                 self.conninfo, autocommit=True, prepare_threshold=0)
         return conn
 
+    def close(self):
+        """Close this thread's connection."""
+        conn, self.local.conn = getattr(self.local, "conn", None), None
+        if conn is not None:
+            conn.close()
+
     def _rows(self, sql, params):
         with self._conn().cursor() as cursor:
             cursor.execute(sql, params)
@@ -122,6 +128,12 @@ class SearchStore:
         self.host, self.port = parsed.hostname, parsed.port or 9200
         self.alias = "%s-jobs" % prefix
         self.local = threading.local()
+
+    def close(self):
+        """Close this thread's connection."""
+        conn, self.local.conn = getattr(self.local, "conn", None), None
+        if conn is not None:
+            conn.close()
 
     def _request(self, method, path, body=None):
         for attempt in (1, 2):
