@@ -19,9 +19,9 @@ is counted on both sides (run.py meters the backend's processes).
   request per benchmark request on a kept-alive http.client connection per
   thread: the page's search (the documents' ``_source`` and their write
   stamps, ``_seq_no``/``_primary_term``); its 304 the same search without
-  sources; a job by id one GET of the document. (No ``filter_path``:
-  with it, in a first run, the ceiling's searches cost the engine more
-  than the service's whole requests.)
+  sources; a job by id one GET of the document. (No ``filter_path`` and
+  no ``_source_includes``: with them, in a first run, the ceiling's
+  requests cost the engine more than the service's whole requests.)
 
 Configured from the environment: BENCH_CEILING_STORE, BENCH_CEILING_URL
 (the database URL, SQLAlchemy's form accepted; or the engine's base URL)
@@ -183,8 +183,7 @@ class SearchStore:
             [workload.PROJECT, job_id], separators=(",", ":")).encode()
         ).hexdigest()
         status, data = self._request(
-            "GET", "/%s/_doc/%s?_source_includes=doc,version"
-            % (self.alias, engine_id))
+            "GET", "/%s/_doc/%s" % (self.alias, engine_id))
         if status != 200:
             return None, None
         found = orjson.loads(data)
