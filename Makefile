@@ -7,7 +7,7 @@ VENV := .venv
 PORT ?= 9090
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test venv unit openapi opensearch opensearch-stop elasticsearch elasticsearch-stop clean help samples bench bench-servers
+.PHONY: run test venv unit openapi opensearch opensearch-stop elasticsearch elasticsearch-stop clean help samples bench bench-worker bench-servers
 
 help:
 	@echo "make run     serve the API on 127.0.0.1:$(PORT) (embedded SQLite, noauth)"
@@ -16,7 +16,8 @@ help:
 	@echo "make unit    the in-process tests, no server started (SQLite; seconds)"
 	@echo "make samples regenerate etc/freezer/*.sample and doc/configuration.rst"
 	@echo "make openapi regenerate api-ref/openapi.yaml from the code"
-	@echo "make bench   measure against the bare-Falcon ceiling (BENCH_SIZES=100,1000 to shrink)"
+	@echo "make bench   measure against the bare-Falcon and backend-inclusive ceilings (BENCH_SIZES=100,1000 to shrink)"
+	@echo "make bench-worker  the same, every server on freezer_api.worker"
 	@echo "make bench-servers  gunicorn sync workers vs freezer_api.worker, side by side"
 
 $(VENV)/.installed: pyproject.toml
@@ -51,13 +52,22 @@ openapi: venv
 	$(VENV)/bin/python -m freezer_api.api.openapi -o api-ref/openapi.yaml
 
 # Load test on loopback: this service on SQLite, PostgreSQL and OpenSearch,
-# the bare-Falcon ceiling and upstream, side by side (benchmarks/run.py);
+# the bare-Falcon ceiling, the backend-inclusive ceilings
+# (benchmarks/backend_ceiling.py) and upstream, side by side
+# (benchmarks/run.py);
 # writes benchmarks/results/. 10 to 15 minutes; BENCH_SIZES=100,1000 and
 # BENCH_BACKENDS=sqlite BENCH_UPSTREAM=0 make it shorter.
 bench: venv
 	@$(VENV)/bin/python -c "import matplotlib" 2>/dev/null || \
 	  $(VENV)/bin/pip install -q -e ".[bench]"
 	$(VENV)/bin/python -m benchmarks.run
+
+# The same table with every server on freezer_api.worker (what the
+# freezer-api command runs): benchmarks/results/latest-worker.md.
+bench-worker: venv
+	@$(VENV)/bin/python -c "import matplotlib" 2>/dev/null || \
+	  $(VENV)/bin/pip install -q -e ".[bench]"
+	BENCH_SERVER=worker $(VENV)/bin/python -m benchmarks.run
 
 # The server model side by side: this service and the ceiling on gunicorn's
 # sync workers and on freezer_api.worker (benchmarks/server_models.py).

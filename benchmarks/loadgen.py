@@ -3,7 +3,9 @@
 Each request opens a connection, sends pre-encoded bytes with
 ``Connection: close`` and reads the answer to the end (gunicorn's sync
 workers close every connection anyway), so the client spends little CPU
-of the two cores it shares with the server. A phase runs a *script* in a
+of the two cores it shares with the server; or, with ``keep_alive``, sends
+every request of a thread on one connection for as long as the server
+keeps it open (a new one when it closed it). A phase runs a *script* in a
 few threads until a deadline or a request budget, whichever comes first.
 """
 
@@ -29,12 +31,14 @@ class Answer:
         return json.loads(self.body)
 
 
-def encode(method, path, body=None, headers=None):
+def encode(method, path, body=None, headers=None, keep_alive=False):
     """The bytes of one request (``body``: a JSON-able value, or bytes)."""
     if body is not None and not isinstance(body, bytes):
         body = json.dumps(body).encode()
     lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s" % LOOPBACK,
-             "Connection: close", "Accept: application/json"]
+             "Accept: application/json"]
+    if not keep_alive:
+        lines.append("Connection: close")
     for name, value in (headers or {}).items():
         lines.append("%s: %s" % (name, value))
     if body is not None:
@@ -68,21 +72,74 @@ def exchange(port, raw, timeout=60):
     return _parse(b"".join(chunks))
 
 
-class Client:
-    """One thread's connection factory, timing every request."""
+def _read_answer(sock):
+    """One answer from a kept-alive connection: ``(Answer, closing)``."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionResetError("closed before an answer")
+        data += chunk
+    answer = _parse(data)
+    length = answer.headers.get("content-length")
+    closing = answer.headers.get("connection", "").lower() == "close"
+    if length is None and answer.status not in (204, 304):
+        closing = True  # the body ends with the connection
+        length = 1 << 62
+    length = int(length or 0)
+    body = answer.body
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    answer.body = body
+    return answer, closing
 
-    def __init__(self, port, prefix, headers, budget):
+
+class Client:
+    """One thread's connections (with ``keep_alive``, one kept open while
+    the server keeps it), timing every request."""
+
+    def __init__(self, port, prefix, headers, budget, keep_alive=False):
         self.port, self.prefix, self.headers = port, prefix, headers
-        self.budget = budget
+        self.budget, self.keep_alive = budget, keep_alive
+        self.sock = None
         self.latencies = []
+
+    def _exchange(self, raw):
+        if not self.keep_alive:
+            return exchange(self.port, raw)
+        while True:
+            fresh = self.sock is None
+            if fresh:
+                self.sock = socket.create_connection((LOOPBACK, self.port),
+                                                     timeout=60)
+            try:
+                self.sock.sendall(raw)
+                answer, closing = _read_answer(self.sock)
+            except OSError:
+                self.close()
+                if fresh:
+                    raise
+                continue  # the server had closed the idle connection
+            if closing:
+                self.close()
+            return answer
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
     def call(self, method, path, body=None, headers=None, expect=(200,)):
         all_headers = dict(self.headers, **(headers or {}))
-        raw = encode(method, self.prefix + path, body, all_headers)
+        raw = encode(method, self.prefix + path, body, all_headers,
+                     self.keep_alive)
         if not self.budget.take():
             raise Exhausted()
         started = time.perf_counter()
-        answer = exchange(self.port, raw)
+        answer = self._exchange(raw)
         self.latencies.append(time.perf_counter() - started)
         if answer.status not in expect:
             raise HTTPFailure("%s %s: %d %s" % (
@@ -135,12 +192,13 @@ class Result:
 
 
 def run(port, prefix, headers, script, threads=4, seconds=3.0,
-        requests=20000):
+        requests=20000, keep_alive=False):
     """Run ``script(client, thread_index, iteration)`` in ``threads``
     threads until the budget is spent; a script may make several
     requests. Returns a Result (latencies of every request)."""
     budget = Budget(requests, seconds)
-    clients = [Client(port, prefix, headers, budget) for _ in range(threads)]
+    clients = [Client(port, prefix, headers, budget, keep_alive)
+               for _ in range(threads)]
     errors = []
 
     def loop(index):
@@ -153,6 +211,8 @@ def run(port, prefix, headers, script, threads=4, seconds=3.0,
             pass
         except Exception as exc:  # reported, and ends this thread only
             errors.append("%s: %s" % (type(exc).__name__, exc))
+        finally:
+            client.close()
 
     workers = [threading.Thread(target=loop, args=(i,), daemon=True)
                for i in range(threads)]

@@ -21,12 +21,19 @@ Environment (all optional):
     BENCH_SLICE      seconds of each slice the service and the ceiling
                      alternate in (0.5)
     BENCH_UPSTREAM_VERSION  the upstream release from PyPI (18.0.0)
+    BENCH_SERVER     the gunicorn worker class of every server measured:
+                     sync (default) or worker (freezer_api.worker, what
+                     the freezer-api command runs; results in
+                     latest-worker.*)
+    BENCH_KEEPALIVE  1: each client thread keeps its connection open
+                     where the server allows (0: one per request)
     BENCH_PG_URL, BENCH_OPENSEARCH_URL  use that PostgreSQL server or
                      search engine instead of a private one
     BENCH_PG_PORT, BENCH_OPENSEARCH_PORT  the private ones' ports (55490,
                      9290)
 
-Writes benchmarks/results/latest.{md,json}, poll_cpu.png and explain.md,
+Writes benchmarks/results/latest.{md,json}, poll_cpu.png and explain.md
+(with BENCH_SERVER=worker: latest-worker.{md,json}, ...),
 and prints the table.
 """
 
@@ -57,6 +64,15 @@ UPSTREAM_MAX = int(os.environ.get("BENCH_UPSTREAM_MAX_JOBS", "1000"))
 ETAG_CLIENTS = 200
 SLICE = float(os.environ.get("BENCH_SLICE", "0.5"))
 ENGINE_WARMUP = float(os.environ.get("BENCH_ENGINE_WARMUP", "240"))
+# Every server of a run on the same gunicorn worker class: "sync" or
+# "worker" (freezer_api.worker, what the freezer-api command runs).
+SERVER = os.environ.get("BENCH_SERVER", "sync")
+# 1: every client thread keeps its connection open (where the server lets
+# it: gunicorn's sync workers close each one); 0: a new one per request.
+KEEPALIVE = os.environ.get("BENCH_KEEPALIVE", "0") == "1"
+if SERVER not in servers.WORKER_CLASSES:
+    raise SystemExit("BENCH_SERVER: one of %s" % ", ".join(
+        servers.WORKER_CLASSES))
 
 READS = ("poll", "poll_qs", "poll_304", "get")
 WRITES = ("session", "patch")
@@ -83,13 +99,14 @@ class Side:
     def http(self):
         return loadgen.Client(self.server.port, workload.PREFIX,
                               workload.HEADERS,
-                              loadgen.Budget(10 ** 9, 10 ** 9))
+                              loadgen.Budget(10 ** 9, 10 ** 9), KEEPALIVE)
 
     def warm(self, script):
         # Every worker builds its lazy state (policy rules, statements,
         # pools) before the meters start.
         loadgen.run(self.server.port, workload.PREFIX, workload.HEADERS,
-                    script, threads=THREADS, seconds=0.5, requests=40)
+                    script, threads=THREADS, seconds=0.5, requests=40,
+                    keep_alive=KEEPALIVE)
 
     def slice(self, script, seconds, requests):
         """Load for ``seconds``: (Result, app CPU s, backend CPU s)."""
@@ -100,7 +117,8 @@ class Side:
             db.start()
         result = loadgen.run(self.server.port, workload.PREFIX,
                              workload.HEADERS, script, threads=THREADS,
-                             seconds=seconds, requests=requests)
+                             seconds=seconds, requests=requests,
+                             keep_alive=KEEPALIVE)
         return result, app.stop(), db.stop() if db else 0.0
 
 
@@ -132,29 +150,32 @@ class Tally:
                 "errors": sorted(set(self.errors))[:3]}
 
 
-def paired(target, ceiling, name, script, ceiling_script):
-    """Phase ``name`` on ``target`` and on the ceiling, in alternating
-    slices of SLICE seconds: whatever else loads the machine weighs on
-    both alike, so their ratio holds even when the absolute figures
-    drift."""
-    target.warm(script)
-    ceiling.warm(ceiling_script)
+def paired(target, ceiling, name, script, ceiling_script, others=()):
+    """Phase ``name`` on ``target``, on the ceiling and on ``others``
+    (``(key, side, script)``: more ceilings, each reported under ``key``),
+    in alternating slices of SLICE seconds, each round in a rotated order:
+    whatever else loads the machine weighs on all of them alike, so their
+    ratios hold even when the absolute figures drift."""
+    sides = [(target, script), (ceiling, ceiling_script)] + [
+        (side, other_script) for _key, side, other_script in others]
+    for side, phase_script in sides:
+        side.warm(phase_script)
     slices = max(2, int(round(SECONDS / SLICE)))
-    tallies = (Tally(), Tally())
-    sides = ((target, script), (ceiling, ceiling_script))
+    tallies = [Tally() for _side in sides]
     for number in range(slices):
-        order = (0, 1) if number % 2 == 0 else (1, 0)
-        for index in order:
+        for step in range(len(sides)):
+            index = (number + step) % len(sides)
             side, phase_script = sides[index]
             tallies[index].add(*side.slice(phase_script, SLICE,
                                            REQUESTS // slices))
-            if tallies[index].errors:
-                break
     row = tallies[0].row(target)
-    base = tallies[1].row(ceiling)
-    row.update(phase=name, ceiling_cpu_ms=base["cpu_ms"],
-               ceiling_p99=base["p99"], ceiling_rate=base["rate"],
-               ceiling_errors=base["errors"])
+    keys = ["ceiling"] + [key for key, _side, _script in others]
+    for key, tally, (side, _script) in zip(keys, tallies[1:], sides[1:]):
+        base = tally.row(side)
+        row.update({key + "_cpu_ms": base["cpu_ms"],
+                    key + "_p99": base["p99"], key + "_rate": base["rate"],
+                    key + "_errors": base["errors"]})
+    row.update(phase=name)
     return row
 
 
@@ -180,20 +201,30 @@ def scripts(plan, http, phases, strict):
     return table
 
 
-def measure_all(label, target, ceiling, plan, jobs, phases, rows):
+def measure_all(label, target, ceiling, plan, jobs, phases, rows,
+                backend_ceiling=None):
+    """Every phase on ``target`` against the bare ceiling and, given one,
+    the backend-inclusive ceiling (its figures under "backend_ceiling")."""
     strict = not label.startswith("upstream")
     mine = scripts(plan, target.http(), phases, strict)
     theirs = scripts(plan, ceiling.http(), phases, True)
+    backends = scripts(plan, backend_ceiling.http(), phases, True) \
+        if backend_ceiling else {}
     for name in phases:
         if name not in mine:
             continue
         log("%s, %s jobs: %s" % (label, jobs, name))
-        row = paired(target, ceiling, name, mine[name], theirs[name])
+        others = [("backend_ceiling", backend_ceiling, backends[name])] \
+            if name in backends else []
+        row = paired(target, ceiling, name, mine[name], theirs[name],
+                     others)
         row.update(target=label, jobs=jobs)
         rows.append(row)
         log("  %(rate).0f req/s, p50 %(p50).1f ms, p99 %(p99).1f ms, "
-            "%(cpu_ms).2f ms CPU/req (ceiling %(ceiling_cpu_ms).2f), "
-            "RSS %(rss_mb).0f MB %(errors)s" % row)
+            "%(cpu_ms).2f ms CPU/req (ceiling %(ceiling_cpu_ms).2f%(more)s), "
+            "RSS %(rss_mb).0f MB %(errors)s" % dict(row, more=(
+                ", with the backend %.2f" % row["backend_ceiling_cpu_ms"])
+                if "backend_ceiling_cpu_ms" in row else ""))
 
 
 def explain(backend, driver, plan):
@@ -226,13 +257,18 @@ def run_backend(name, ceiling, rows, notes, explains):
         notes.append("%s: not measured (%s)" % (name, str(exc)[:300]))
         log(notes[-1])
         return
-    server = None
+    server = backend_server = None
     try:
         driver = backend.driver()
         plan = workload.Plan()
         workload.seed_fixed(driver, plan)
-        server = servers.service_server(name, backend.options()).start()
+        server = servers.service_server(name, backend.options(),
+                                        worker_class=SERVER).start()
         target = Side(server, backend.db_pid)
+        backend_server = servers.backend_ceiling_server(backend, SERVER)
+        with_backend = None
+        if backend_server is not None:
+            with_backend = Side(backend_server.start(), backend.db_pid)
         phases = [phase for phase in PHASES
                   if phase in READS or name != "opensearch"]
         for size in SIZES:
@@ -263,15 +299,16 @@ def run_backend(name, ceiling, rows, notes, explains):
                 notes.append("%s: %d warm-up rounds of 5 s at %d jobs"
                              % (name, rounds, plan.jobs))
             measure_all("freezer-api/" + name, target, ceiling, plan,
-                        plan.jobs, phases, rows)
+                        plan.jobs, phases, rows, with_backend)
         driver.close()
     except Exception:
         notes.append("%s: failed: %s" % (name, traceback.format_exc()[
             -1500:]))
         log(notes[-1])
     finally:
-        if server is not None:
-            server.stop()
+        for started in (server, backend_server):
+            if started is not None:
+                started.stop()
         backend.close()
 
 
@@ -348,18 +385,26 @@ def markdown(rows, notes, load):
         "# freezer-api benchmark (%s)" % datetime.datetime.now().strftime(
             "%Y-%m-%d %H:%M"),
         "",
-        "%d concurrent clients, %.1f s per phase, gunicorn 2 sync workers "
-        "on loopback, noauth, v2. CPU = server CPU time per request "
+        "%d concurrent clients, %.1f s per phase, every server on gunicorn, "
+        "2 workers of class %s, on loopback, noauth, v2, %s. CPU = server "
+        "CPU time per request "
         "(gunicorn master + workers, plus the database's own processes "
         "for PostgreSQL and OpenSearch), from /proc. Every phase ran in "
         "%.1f s slices alternating with the same phase on the bare-Falcon "
-        "ceiling; x ceiling is the ratio of their CPU per request. Load "
-        "average at start/end: %s." % (THREADS, SECONDS, SLICE, load),
+        "ceiling (no storage) and, for PostgreSQL and the search engine, "
+        "on the backend-inclusive ceiling (bare Falcon doing the one "
+        "equivalent query through raw psycopg or one raw HTTP request: "
+        "benchmarks/backend_ceiling.py; the backend's CPU counted on both "
+        "sides); x ceiling is the ratio of their CPU per request. Load "
+        "average at start/end: %s." % (
+            THREADS, SECONDS, SERVER,
+            "connections kept alive" if KEEPALIVE else
+            "a new connection per request", SLICE, load),
         "",
         "| target | jobs | phase | req/s | p50 ms | p99 ms | CPU ms/req "
-        "(app + db) | ceiling CPU ms/req | x ceiling | ceiling p99 ms "
-        "| RSS MB/worker | errors |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        "(app + db) | ceiling CPU ms/req | x ceiling | ceiling+backend CPU "
+        "ms/req | x ceiling+backend | RSS MB/worker | errors |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     polls = {(row["target"], row["jobs"]): row["ceiling_cpu_ms"]
              for row in rows if row["phase"] == "poll"}
     for row in rows:
@@ -371,14 +416,18 @@ def markdown(rows, notes, load):
             # the page this 304 stands for.)
             ratio += " (%.2f x its poll)" % (
                 row["cpu_ms"] / polls[(row["target"], row["jobs"])])
+        backend = row.get("backend_ceiling_cpu_ms")
         lines.append(
             "| %s | %s | %s | %.0f | %.1f | %.1f | %.2f (%.2f + %.2f) | "
-            "%.2f | %s | %.1f | %.0f | %s |" % (
+            "%.2f | %s | %s | %s | %.0f | %s |" % (
                 row["target"], row["jobs"], PHASE_TITLES[row["phase"]],
                 row["rate"], row["p50"], row["p99"], row["cpu_ms"],
                 row["app_cpu_ms"], row["db_cpu_ms"], row["ceiling_cpu_ms"],
-                ratio, row["ceiling_p99"], row["rss_mb"],
-                "; ".join(row["errors"] + row["ceiling_errors"])))
+                ratio, "-" if backend is None else "%.2f" % backend,
+                "%.2f" % (row["cpu_ms"] / backend) if backend else "-",
+                row["rss_mb"],
+                "; ".join(row["errors"] + row["ceiling_errors"] +
+                          row.get("backend_ceiling_errors", []))))
     lines += ["", "## Notes", ""] + ["- " + note for note in notes]
     lines += ["", "A local single-node OpenSearch's write speed (seeding) "
               "is not a production figure; only reads are measured on it. "
@@ -450,7 +499,7 @@ def main():
     rows, notes, explains = [], [], []
     load_start = os.getloadavg()[0]
     started = time.monotonic()
-    ceiling = Side(servers.ceiling_server().start())
+    ceiling = Side(servers.ceiling_server(SERVER).start())
     try:
         for name in BACKENDS:
             run_backend(name, ceiling, rows, notes, explains)
@@ -461,14 +510,16 @@ def main():
     notes.append("total time %.0f s" % (time.monotonic() - started))
     load = "%.1f / %.1f" % (load_start, os.getloadavg()[0])
     text = markdown(rows, notes, load)
-    problem = plot(rows, os.path.join(RESULTS, "poll_cpu.png"))
+    suffix = ("" if SERVER == "sync" else "-" + SERVER) + (
+        "-keepalive" if KEEPALIVE else "")
+    problem = plot(rows, os.path.join(RESULTS, "poll_cpu%s.png" % suffix))
     if problem:
         text += "\n" + problem + "\n"
-    with open(os.path.join(RESULTS, "latest.md"), "w") as out:
+    with open(os.path.join(RESULTS, "latest%s.md" % suffix), "w") as out:
         out.write(text)
-    with open(os.path.join(RESULTS, "latest.json"), "w") as out:
+    with open(os.path.join(RESULTS, "latest%s.json" % suffix), "w") as out:
         json.dump({"rows": rows, "notes": notes}, out, indent=1)
-    with open(os.path.join(RESULTS, "explain.md"), "w") as out:
+    with open(os.path.join(RESULTS, "explain%s.md" % suffix), "w") as out:
         for backend, jobs, sql, plan_lines in explains:
             out.write("## %s, %d jobs\n\n```\n%s\n\n%s\n```\n\n" % (
                 backend, jobs, sql, "\n".join(plan_lines)))

@@ -8,7 +8,10 @@ loaded the machine is.
 
 Environment: BENCH_SIZES (10000), BENCH_BACKENDS (sqlite,postgresql),
 BENCH_PHASES (poll,poll_304,session), and run.py's BENCH_SECONDS,
-BENCH_SLICE, BENCH_THREADS. Writes benchmarks/results/server_models.md.
+BENCH_SLICE, BENCH_THREADS, BENCH_KEEPALIVE. Writes
+benchmarks/results/server_models.md (server_models-keepalive.md with
+BENCH_KEEPALIVE=1: the clients keep their connections open where the
+server lets them; gunicorn's sync workers close every one).
 """
 
 import os
@@ -97,9 +100,12 @@ def main():
             "Server CPU per request (the server's processes, and the "
             "database's for PostgreSQL), each measured in slices "
             "alternated with the bare-Falcon ceiling on gunicorn sync "
-            "workers; %d clients, a new connection per request. %.0f s.\n\n"
-            % (run.THREADS, time.monotonic() - began) + table(rows) + "\n")
-    with open(os.path.join(run.RESULTS, "server_models.md"), "w") as out:
+            "workers; %d clients, %s. %.0f s.\n\n"
+            % (run.THREADS, "connections kept alive where the server lets "
+               "them" if run.KEEPALIVE else "a new connection per request",
+               time.monotonic() - began) + table(rows) + "\n")
+    name = "server_models%s.md" % ("-keepalive" if run.KEEPALIVE else "")
+    with open(os.path.join(run.RESULTS, name), "w") as out:
         out.write(text)
     print(text)
 

@@ -113,6 +113,20 @@ def ceiling_server(worker_class=None):
                   os.path.join(WORK, name.replace("/", "-")))
 
 
+def backend_ceiling_server(backend, worker_class=None):
+    """The backend-inclusive ceiling (benchmarks/backend_ceiling.py) on
+    ``backend`` (a Backend with a ``ceiling_env``), or None for a backend
+    without one (SQLite: its queries run in the server's own process)."""
+    env = backend.ceiling_env()
+    if env is None:
+        return None
+    name = "ceiling+" + backend.name + ("/" + worker_class
+                                        if worker_class else "")
+    return Server(name, gunicorn_command("benchmarks.backend_ceiling:app",
+                                         worker_class=worker_class),
+                  os.path.join(WORK, name.replace("/", "-")), env=env)
+
+
 def service_server(backend, options, workers=2, worker_class=None):
     """``freezer-api --config-file`` on ``backend`` (options: the config
     file's sections); with ``worker_class``, gunicorn of that class
@@ -171,6 +185,11 @@ class Backend:
 
     def settle(self, driver):
         """Wait for the backend's own work after seeding to end."""
+
+    def ceiling_env(self):
+        """The environment of benchmarks/backend_ceiling.py on this
+        backend; None: no backend-inclusive ceiling."""
+        return None
 
     def close(self):
         if self.started:
@@ -237,6 +256,10 @@ class PostgreSQL(SQLBackend):
         self.url = url.set(database="freezer_bench").render_as_string(
             hide_password=False)
 
+    def ceiling_env(self):
+        return {"BENCH_CEILING_STORE": "postgresql",
+                "BENCH_CEILING_URL": self.url}
+
     def close(self):
         self.admin.dispose()
         super().close()
@@ -276,6 +299,11 @@ class OpenSearch(Backend):
             "elasticsearch.hosts": [self.url],
             "elasticsearch.index_prefix": INDEX_PREFIX,
             "elasticsearch.timeout": 300}))
+
+    def ceiling_env(self):
+        return {"BENCH_CEILING_STORE": "opensearch",
+                "BENCH_CEILING_URL": self.url,
+                "BENCH_CEILING_INDEX_PREFIX": INDEX_PREFIX}
 
     def options(self):
         return {"storage": {"driver": "elasticsearch"},

@@ -95,9 +95,7 @@ class Enforcer(oslo_policy.Enforcer):
         self.load_rules()
         key = None
         if self._cacheable:
-            key = (rule, tuple(target.items()), tuple(
-                tuple(value) if isinstance(value, list) else value
-                for value in (getattr(ctx, name) for name in CREDENTIALS)))
+            key = (rule, tuple(target.items()), credentials_key(ctx))
             decision = self.decisions.get(key)
             if decision is not None:
                 return decision
@@ -115,6 +113,22 @@ CREDENTIALS = ("user_id", "user_domain_id", "system_scope", "domain_id",
                "is_admin_project", "service_user_id",
                "service_user_domain_id", "service_project_id",
                "service_project_domain_id", "service_roles")
+
+
+_CREDENTIALS_KEY = "_freezer_credentials_key"
+
+
+def credentials_key(ctx):
+    """CREDENTIALS of ``ctx`` as one hashable tuple, built on the first
+    check of a request and kept on the context for the next ones (a
+    request checks two rules or more; its context is not changed once
+    ContextMiddleware has built it)."""
+    key = ctx.__dict__.get(_CREDENTIALS_KEY)
+    if key is None:
+        key = ctx.__dict__[_CREDENTIALS_KEY] = tuple(
+            tuple(value) if isinstance(value, list) else value
+            for value in (getattr(ctx, name) for name in CREDENTIALS))
+    return key
 
 
 class Authorizer:

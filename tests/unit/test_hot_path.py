@@ -60,6 +60,25 @@ def test_cached_decisions_follow_the_policy_file(tmp_path):
                                              "user_id": "v"}, _ctx(["x"]))
 
 
+def test_one_context_checks_several_rules(tmp_path):
+    # A request's credentials are read once, then reused for each of its
+    # checks: every rule still decides on them, and another caller's
+    # context has its own.
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('"jobs:get_all": "role:reader"\n'
+                      '"jobs:create": "role:member"\n')
+    enforcer = _enforcer(policy)
+    target = {"project_id": "p", "user_id": "u"}
+    reader, member = _ctx(["reader"]), _ctx(["member"])
+    for _ in range(2):
+        assert enforcer.allowed("jobs:get_all", target, reader)
+        assert not enforcer.allowed("jobs:create", target, reader)
+        assert not enforcer.allowed("jobs:get_all", target, member)
+        assert enforcer.allowed("jobs:create", target, member)
+    assert context.credentials_key(reader) != context.credentials_key(
+        member)
+
+
 def test_no_cache_when_a_rule_asks_a_server(tmp_path):
     policy = tmp_path / "policy.yaml"
     policy.write_text('"jobs:get_all": "role:reader or '
