@@ -282,11 +282,6 @@ def run_backend(name, ceiling, rows, notes, explains):
                          "(%.0f/s)" % (name, written, plan.jobs, took,
                                        written / max(took, 1e-9)))
             log(notes[-1])
-            if name == "postgresql":
-                with driver.engine.connect() as conn:
-                    import sqlalchemy as sa
-                    conn.execute(sa.text("ANALYZE freezer_documents"))
-                    conn.commit()
             backend.settle(driver)
             if name != "opensearch":
                 explains.append((name, plan.jobs) +
