@@ -1,0 +1,1 @@
+"""Tools of the freezer-api repository (not installed with the package)."""
