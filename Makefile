@@ -37,7 +37,7 @@ run: venv
 	@tools/run-server.sh $(PORT)
 
 test: venv
-	@tools/run-tests.sh
+	@$(VENV)/bin/python -m tools.testenv test
 
 # The inner loop: unit, HTTP (Falcon's test client) and storage-contract
 # tests in-process, on SQLite and whatever backend URLs the environment
@@ -74,17 +74,17 @@ bench-worker: venv
 bench-servers: venv
 	$(VENV)/bin/python -m benchmarks.server_models
 
-opensearch:
-	@tools/testenv/opensearch.sh start
+opensearch: venv
+	@$(VENV)/bin/python -m tools.testenv start opensearch
 
-opensearch-stop:
-	@tools/testenv/opensearch.sh stop
+opensearch-stop: venv
+	@$(VENV)/bin/python -m tools.testenv stop opensearch
 
-elasticsearch:
-	@tools/testenv/elasticsearch.sh start
+elasticsearch: venv
+	@$(VENV)/bin/python -m tools.testenv start elasticsearch
 
-elasticsearch-stop:
-	@tools/testenv/elasticsearch.sh stop
+elasticsearch-stop: venv
+	@$(VENV)/bin/python -m tools.testenv stop elasticsearch
 
 clean:
 	rm -rf $(VENV) .data build *.egg-info

@@ -8,17 +8,15 @@ tree too.
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 
 import sqlalchemy as sa
 
-from benchmarks import loadgen
-from benchmarks import procstat
 from freezer_api import config
+from tools.testenv import base
+from tools.testenv import process
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -29,12 +27,6 @@ OPENSEARCH_PORT = int(os.environ.get("BENCH_OPENSEARCH_PORT", "9290"))
 INDEX_PREFIX = "freezer-bench"
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def make_conf(**overrides):
     conf = config.parse(config_files=[])
     for key, value in overrides.items():
@@ -43,51 +35,19 @@ def make_conf(**overrides):
     return conf
 
 
-class Server:
-    """A gunicorn-based server started from a command line."""
-
-    def __init__(self, name, command, directory, env=None, cwd=REPO):
-        self.name, self.command, self.directory = name, command, directory
-        self.env, self.cwd = env, cwd
-        self.port = free_port()
-        self.proc = None
+class Server(process.ServerProcess):
+    """A gunicorn-based server (the harness of tools/testenv/process.py),
+    ready once ``ready_path`` answers below 500 and a worker lives."""
 
     def start(self, ready_path="/healthcheck", timeout=60):
-        os.makedirs(self.directory, exist_ok=True)
-        log = open(os.path.join(self.directory, "server.log"), "ab")
-        command = [part.format(port=self.port) for part in self.command]
-        self.proc = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd,
-            start_new_session=True, env=dict(os.environ, **(self.env or {})))
-        log.close()
-        deadline = time.monotonic() + timeout
-        raw = loadgen.encode("GET", ready_path)
-        while True:
-            try:
-                if loadgen.exchange(self.port, raw, timeout=5).status < 500 \
-                        and len(self.workers()) >= 1:
-                    return self
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("%s did not start; see %s/server.log"
-                                   % (self.name, self.directory))
-            time.sleep(0.2)
+        try:
+            return super().start(timeout, ready_path, ready_2xx=False,
+                                 workers=1)
+        except base.ServiceError as exc:
+            raise RuntimeError("%s did not start: %s" % (self.name, exc))
 
     def workers(self):
-        return [pid for pid in procstat.tree(self.proc.pid)
-                if pid != self.proc.pid]
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        return self.worker_pids()
 
 
 # gunicorn's worker classes a benchmark compares: its own sync workers (the
@@ -134,25 +94,15 @@ def service_server(backend, options, workers=2, worker_class=None):
     directory = os.path.join(WORK, "service-" + backend + (
         "-" + worker_class if worker_class else ""))
     os.makedirs(directory, exist_ok=True)
-    sections = {"DEFAULT": {"bind_host": "127.0.0.1",
-                            "bind_port": "{port}",
-                            "auth_strategy": "noauth"},
-                "api": {"workers": str(workers)}}
-    for section, values in options.items():
-        sections.setdefault(section, {}).update(values)
-    text = "".join("[%s]\n%s\n" % (name, "".join(
-        "%s = %s\n" % item for item in values.items()))
-        for name, values in sections.items())
     server = Server("freezer-api/" + backend, [], directory)
-    path = os.path.join(directory, "freezer-api.conf")
-    with open(path, "w") as conf:
-        conf.write(text.replace("{port}", str(server.port)))
-    server.command = [os.path.join(BIN, "freezer-api"), "--config-file",
-                      path]
+    path = process.freezer_conf(os.path.join(directory, "freezer-api.conf"),
+                                None, server.port, workers,
+                                sections=options)
+    server.argv = [os.path.join(BIN, "freezer-api"), "--config-file", path]
     if worker_class:
         server.name += "/" + worker_class
-        server.command = gunicorn_command("freezer_api.wsgi:application",
-                                          workers, worker_class=worker_class)
+        server.argv = gunicorn_command("freezer_api.wsgi:application",
+                                       workers, worker_class=worker_class)
         server.env = {"FREEZER_API_CONFIG": path}
     return server
 

@@ -5,15 +5,15 @@ and fault tests."""
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
-import requests
 
 from tests import conftest
+from tools.testenv import base
+from tools.testenv import process
 
 BIN = os.path.dirname(sys.executable)
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -24,21 +24,13 @@ OPENSEARCH_CLUSTER_SH = os.path.join(REPO, "tools", "testenv",
                                      "opensearch-cluster.sh")
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+free_port = base.free_port
 
 
 def write_conf(directory, url, port, workers=2, extra="",
                auth_strategy="noauth"):
-    path = directory / "freezer-api.conf"
-    path.write_text(
-        "[DEFAULT]\nbind_host = 127.0.0.1\nbind_port = %d\n"
-        "auth_strategy = %s\n\n[api]\nworkers = %d\n%s\n"
-        "[database]\nconnection = %s\n"
-        % (port, auth_strategy, workers, extra, url))
-    return path
+    return process.freezer_conf(directory / "freezer-api.conf", url, port,
+                                workers, auth_strategy, extra=extra)
 
 
 def db_sync(directory, url):
@@ -60,121 +52,42 @@ def database(backend, directory, base_url=None):
     if backend == "sqlite":
         return "sqlite:///%s" % (directory / "freezer.sqlite"), \
             (lambda: None)
-    base = base_url or os.environ.get(conftest.SQL_BACKENDS[backend])
-    if not base:
+    base_url = base_url or os.environ.get(conftest.SQL_BACKENDS[backend])
+    if not base_url:
         if os.environ.get("FREEZER_TEST_REQUIRE_ALL") == "1":
             pytest.fail("no %s server" % backend)
         pytest.skip("no %s server configured" % backend)
-    url, drop = conftest._sql_database(base)
+    url, drop = conftest._sql_database(base_url)
     db_sync(directory, url)
     return url, drop
 
 
-class Server:
-    """``freezer-api --config-file ...`` in its own process group."""
+class Server(process.ServerProcess):
+    """``freezer-api --config-file ...`` on ``url``'s store (the harness
+    of tools/testenv/process.py), failing the test when it does not
+    start."""
 
     def __init__(self, directory, url, workers=2, extra_conf="",
                  auth_strategy="noauth", port=None, env=None):
-        self.directory, self.url = directory, url
-        self.workers, self.extra_conf = workers, extra_conf
-        self.auth_strategy, self.fixed_port = auth_strategy, port
-        self.env = env  # variables added to the server's environment
-        self.proc = self.port = self._log = None
-
-    @property
-    def base_url(self):
-        return "http://127.0.0.1:%d" % self.port
+        super().__init__("freezer-api", [], directory, env=env, port=port)
+        self.url, self.workers, self.extra_conf = url, workers, extra_conf
+        self.auth_strategy = auth_strategy
 
     @property
     def log_path(self):
         return self.directory / "server.log"
 
-    def log_tail(self, size=3000):
-        try:
-            return self.log_path.read_text(errors="replace")[-size:]
-        except OSError:
-            return ""
-
     def start(self, timeout=30, ready_path="/healthcheck"):
         """Start on ``port`` (default: a free one); return once
         ``ready_path`` answers 2xx."""
-        self.port = self.fixed_port or free_port()
         conf = write_conf(self.directory, self.url, self.port,
                           self.workers, self.extra_conf, self.auth_strategy)
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [os.path.join(BIN, "freezer-api"), "--config-file", str(conf)],
-            stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True, env=dict(os.environ, **(self.env or {})))
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if requests.get(self.base_url + ready_path, timeout=2).ok:
-                    return self
-            except requests.RequestException:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.kill_all()
-                pytest.fail("freezer-api did not start:\n" + self.log_tail())
-            time.sleep(0.2)
-
-    def _live(self, field):
-        """Live (not zombie) processes whose stat ``field`` (1: parent,
-        2: process group) is the master's pid."""
-        pids = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open("/proc/%s/stat" % entry) as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z" and int(fields[field]) == self.proc.pid:
-                pids.append(int(entry))
-        return pids
-
-    def worker_pids(self):
-        """The live gunicorn workers (children of the master)."""
-        return self._live(1)
-
-    def kill_master(self):
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def kill_all(self):
-        """SIGKILL the master and every worker (the process group)."""
-        if self.proc is None:
-            return
+        self.argv = [os.path.join(BIN, "freezer-api"), "--config-file",
+                     str(conf)]
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
-        self.wait_workers_gone()
-        self._close_log()
-
-    def wait_workers_gone(self, timeout=15):
-        """Wait (bounded) until no process of the server's group lives."""
-        deadline = time.monotonic() + timeout
-        while self._live(2) and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def stop(self):
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.kill_all()
-
-    def _close_log(self):
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+            return super().start(timeout, ready_path)
+        except base.ServiceError as exc:
+            pytest.fail("freezer-api did not start: %s" % exc)
 
 
 class PrivateService:

@@ -258,7 +258,8 @@ def terminate(pid, timeout=60, group=False, name="service"):
     send(signal.SIGTERM)
     for sig, wait in ((None, timeout), (signal.SIGKILL, 10)):
         if sig is not None:
-            say(name, "pid %d still alive after %d s; SIGKILL" % (pid, timeout))
+            say(name, "pid %d still alive after %d s; SIGKILL"
+                % (pid, timeout))
             send(sig)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
@@ -571,6 +572,6 @@ class Venv:
                                    % (name, self.check))
             with open(self._stamp_file(), "w") as f:
                 f.write(self._stamp())
-            say(name, "%s ready in %.0f s" % (self.path,
-                                               time.monotonic() - began))
+            say(name, "%s ready in %.0f s"
+                % (self.path, time.monotonic() - began))
             return self.path
