@@ -30,7 +30,6 @@ import shutil
 import stat
 import subprocess
 import tempfile
-import time
 
 from tools.testenv import base
 
@@ -288,6 +287,7 @@ class SQLServer(base.Service):
                     "%s: %s installed, but the server's programs are still "
                     "missing" % (self.name, " ".join(self.packages)))
         self._ensure_os_user()
+        self._make_dir(self.base, give=False)   # 0755, whatever the umask
 
     def _ours(self, pid):
         """Is ``pid`` our server, alive?"""
@@ -302,34 +302,32 @@ class SQLServer(base.Service):
     def running(self):
         return self.pid() is not None
 
-    def start(self):
-        """Install, start unless it runs (restart it when it runs on another
-        port), wait until it answers, provision; the URL."""
-        began = time.monotonic()
-        self.install()
-        self._make_dir(self.base, give=False)
-        with self.lock():
-            if self.running():
-                port = self.running_port()
-                if port == self.port:
-                    self.say("already running on %s:%d (%s)"
-                             % (HOST, self.port, self.data))
-                else:
-                    self.say("running on port %s, restarting on %d"
-                             % (port, self.port))
-                    self.halt()
-            if not self.running():
-                self._prepare()
-                self.launch()
+    def launch(self):
+        """Directories, a data directory if there is none, the server."""
+        self._prepare()
+        self.run_server()
+
+    def run_server(self):
+        """Start the server (its directories ready); return once it has
+        started."""
+        raise NotImplementedError
+
+    def _move_to_our_port(self):
+        """A server found running on another port is restarted on ours
+        (lock held)."""
+        port = self.running_port()
+        if port != self.port:
+            self.say("running on port %s, restarting on %d"
+                     % (port, self.port))
+            self.halt()
+            self.launch()
             self.wait()
-            self.provision()
-        self.say("ready after %.1f s: %s" % (time.monotonic() - began,
-                                             self.url()))
-        return self.url()
 
     def provision(self):
-        """The test user (its password reset) and database, then a
-        password login over TCP, as the URL will."""
+        """On our port (a server found on another is restarted), the test
+        user (its password reset) and database, then a password login over
+        TCP, as the URL will."""
+        self._move_to_our_port()
         argv, user = self.admin_client()
         with tempfile.TemporaryFile() as script:
             script.write(self.provisioning_sql().encode())
@@ -504,7 +502,7 @@ class Postgres(SQLServer):
                 f.write("\n# freezer-api test environment\n%s\n" % include)
 
     # -- the Service steps ---------------------------------------------------
-    def launch(self):
+    def run_server(self):
         self.write_config()
         pg_ctl = self.program("pg_ctl")
         self.say("starting PostgreSQL %s on %s:%d (%s)" % (
@@ -661,7 +659,7 @@ class MariaDB(SQLServer):
         os.rename(draft, self.data)
 
     # -- the Service steps ---------------------------------------------------
-    def launch(self):
+    def run_server(self):
         server = self.program("server")
         try:
             os.unlink(self.pid_file)
