@@ -188,7 +188,7 @@ def test_where_it_lives(server_class, tmp_path, repo_dir):
     assert len(long.socket) <= sql.SOCKET_PATH_MAX
 
 
-# -- real servers ---------------------------------------------------------------
+# -- real servers -------------------------------------------------------------
 @pytest.mark.slow
 def test_start_reuse_status_stop(server_class, tmp_path, servers,
                                  monkeypatch):

@@ -388,8 +388,9 @@ class Postgres(SQLServer):
         if not pg_config:
             return None
         try:
-            found = subprocess.run([pg_config, "--bindir"], capture_output=True,
-                                   text=True, timeout=30).stdout.strip()
+            found = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True,
+                timeout=30).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             return None
         if not found or not self._complete(found):
@@ -545,7 +546,8 @@ BEGIN
     END IF;
 END
 $$;
-SELECT 'CREATE DATABASE %(db)s OWNER %(user)s ENCODING ''UTF8'' TEMPLATE template0'
+SELECT 'CREATE DATABASE %(db)s OWNER %(user)s'
+       || ' ENCODING ''UTF8'' TEMPLATE template0'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '%(db)s') \\gexec
 ALTER DATABASE %(db)s OWNER TO %(user)s;
 """ % {"user": user, "password": password, "db": self.database}
