@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from freezer_api import config
 from tools.testenv import base
 from tools.testenv import process
+from tools.testenv import sql
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -111,21 +112,18 @@ def service_server(backend, options, workers=2, worker_class=None):
 
 class Backend:
     """Where the service's documents live, and the driver that seeds
-    them. A backend on a private server of tools/testenv/ (``script``,
-    port in ``ENV``) stops it again in close() if it started it."""
+    them. A backend on a private server of tools/testenv/ (``service``)
+    stops it again in close() if it started it."""
 
     name = "base"
     db_pid = None       # root of the backend's own processes, if any
-    script = None
-    ENV = {}
+    service = None      # its tools/testenv Service, if it has one
     started = False
 
     def _start(self):
         """Start the private server (a no-op when it runs); its URL."""
-        self.started = _testenv(self.script, "status", self.ENV,
-                                check=False).returncode != 0
-        return _testenv(self.script, "start", self.ENV).stdout.strip(
-            ).splitlines()[-1]
+        self.started = not self.service.status()
+        return self.service.start()
 
     def driver(self):
         raise NotImplementedError
@@ -143,7 +141,7 @@ class Backend:
 
     def close(self):
         if self.started:
-            _testenv(self.script, "stop", self.ENV, check=False)
+            self.service.stop()
 
 
 class SQLBackend(Backend):
@@ -188,13 +186,12 @@ def _testenv(script, command, env, check=True):
 
 class PostgreSQL(SQLBackend):
     """A database of its own on BENCH_PG_URL's server, or on a private
-    server (tools/testenv/postgres.sh, port BENCH_PG_PORT)."""
+    server (tools/testenv/sql.py, port BENCH_PG_PORT)."""
 
     name = "postgresql"
-    script = "postgres.sh"
-    ENV = {"FREEZER_TEST_PG_PORT": str(PG_PORT)}
 
     def __init__(self):
+        self.service = sql.Postgres(base=TESTENV, port=PG_PORT)
         base = os.environ.get("BENCH_PG_URL") or self._start()
         url = sa.engine.make_url(base)
         self.admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")

@@ -14,11 +14,11 @@ import pytest
 from tests import conftest
 from tools.testenv import base
 from tools.testenv import process
+from tools.testenv import sql
 
 BIN = os.path.dirname(sys.executable)
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-POSTGRES_SH = os.path.join(REPO, "tools", "testenv", "postgres.sh")
 OPENSEARCH_SH = os.path.join(REPO, "tools", "testenv", "opensearch.sh")
 OPENSEARCH_CLUSTER_SH = os.path.join(REPO, "tools", "testenv",
                                      "opensearch-cluster.sh")
@@ -128,11 +128,11 @@ class PrivateService:
         self._run("stop")
 
 
-class PrivatePostgres(PrivateService):
-    """A PostgreSQL server of one's own (tools/testenv/postgres.sh)."""
-
-    script = POSTGRES_SH
-    port_variable = "FREEZER_TEST_PG_PORT"
+def private_postgres(base_dir):
+    """A PostgreSQL server of one's own (tools/testenv/sql.py) in
+    ``base_dir``, on a port of its own chosen once: ``start`` after
+    ``stop`` serves the same data on the same port."""
+    return sql.Postgres(base=str(base_dir), port=free_port())
 
 
 class PrivateOpenSearch(PrivateService):

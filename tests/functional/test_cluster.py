@@ -9,7 +9,7 @@ agents of both, while the store loses machines:
   service goes on. Later the node now holding most primaries is SIGKILLed
   too: one node of three is no quorum. Both come back (same data, same
   ports) and the cluster heals;
-* a private PostgreSQL server (tools/testenv/postgres.sh), stopped and
+* a private PostgreSQL server (tools/testenv/sql.py), stopped and
   started again.
 
 Throughout: every answer is acknowledged or 503 with Retry-After and a
@@ -247,7 +247,7 @@ def test_postgresql_restart_under_two_servers_heals(
         record_property):
     private_postgres.start()  # (a no-op when it runs)
     url, drop = server_module.database("postgresql", tmp_path,
-                                       base_url=private_postgres.url)
+                                       base_url=private_postgres.url())
     fleet = Fleet(tmp_path, url)
     try:
         fleet.start()

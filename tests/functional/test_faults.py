@@ -18,8 +18,8 @@ OpenSearch node) is tests/functional/test_search_outage.py; two servers
 on a 3-node OpenSearch cluster whose nodes die, and on a PostgreSQL
 restart, are tests/functional/test_cluster.py (with this module's Agent).
 
-PostgreSQL here is a private server (tools/testenv/postgres.sh with a
-FREEZER_TESTENV_DIR and a port of its own), never the one the rest of the
+PostgreSQL here is a private server (tools/testenv/sql.py, in a state
+directory and on a port of its own), never the one the rest of the
 suite shares: these tests stop it. Waits are bounded; the only times
 asserted are the master-kill bounds above (2 s for the orphaned workers,
 5 s for the restart), which are the behaviour under test.
@@ -63,7 +63,7 @@ def private_postgres():
     base = os.path.join(server_module.REPO, ".data", "testenv-faults",
                         worker)
     os.makedirs(base, exist_ok=True)
-    postgres = server_module.PrivatePostgres(base)
+    postgres = server_module.private_postgres(base)
     postgres.start()
     yield postgres
     postgres.stop()
@@ -74,7 +74,7 @@ def _database(backend, directory, postgres):
         return server_module.database("sqlite", directory)
     postgres.start()  # (a no-op when it runs)
     return server_module.database("postgresql", directory,
-                                  base_url=postgres.url)
+                                  base_url=postgres.url())
 
 
 def drop_after_restart(postgres, drop):
