@@ -5,9 +5,12 @@ Debian packages, the search engines' Maven builds, the venvs of Keystone,
 upstream's releases, the clients and the dashboard), and the variables that
 name them are exported. Then the suite runs with none of them optional
 (FREEZER_TEST_REQUIRE_ALL=1): first everything but the time-bound tests,
-on two pytest workers; then the tests marked ``alone`` (their assertions
-hold a time bound: a p99 latency, how soon a process dies), one at a time
-with nothing else on the two cores. At the end, what this run started is
+on FREEZER_TEST_WORKERS pytest workers (default 4: most tests wait on a
+server, a socket or a subprocess more than they compute, so four keep two
+cores busier than two do; idle workers steal queued tests); then the
+tests marked ``alone`` (their assertions hold a time bound: a p99 latency,
+how soon a process dies), one at a time with nothing else on the two
+cores. At the end, what this run started is
 stopped again; what ran before it keeps running.
 """
 
@@ -59,7 +62,9 @@ def main(args):
         for service in services:
             env.update(service.environment())
         began = time.monotonic()
-        status = pytest(["-n", "2", "-m", "not alone", *args], env)
+        workers = base.int_setting("FREEZER_TEST_WORKERS", 4)
+        status = pytest(["-n", str(workers), "--dist", "worksteal",
+                         "-m", "not alone", *args], env)
         say("the time-bound tests, one at a time")
         alone = pytest(["-m", "alone", *args], env)
         if alone == 5:      # none among the paths given
