@@ -212,19 +212,28 @@ def http_ok(url, timeout=2):
         return False
 
 
+def _state(pid):
+    """The state letter of process ``pid`` (R, S, Z...), None if none."""
+    try:
+        with open("/proc/%d/stat" % int(pid)) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def cmdline(pid):
-    """The command line of process ``pid`` as a list, or None when there
-    is no such live process."""
+    """The command line of process ``pid`` as a list (empty for a moment
+    right after a fork, before its exec), or None when there is no such
+    live process."""
     try:
         with open("/proc/%d/cmdline" % int(pid), "rb") as f:
             raw = f.read()
-        with open("/proc/%d/stat" % int(pid)) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return None
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError):
+        return None
+    if not alive(pid):
         return None
     return [part.decode("utf-8", "replace") for part in raw.split(b"\0")
-            if part] or None
+            if part]
 
 
 def read_pid(path):
@@ -239,7 +248,8 @@ def read_pid(path):
 
 
 def alive(pid):
-    return pid is not None and cmdline(pid) is not None
+    """Does process ``pid`` live (a zombie does not)?"""
+    return pid is not None and _state(pid) not in (None, "Z")
 
 
 def terminate(pid, timeout=60, group=False, name="service"):
