@@ -86,6 +86,7 @@ class Keystone(base.Service):
             os.environ.get(self.port_variable))
         self.freezer_port = freezer_port
         self._venv = None
+        self._process = None    # the gunicorn this object launched
 
     @property
     def freezer_url(self):
@@ -145,6 +146,11 @@ class Keystone(base.Service):
     def pid(self):
         """The pid of our gunicorn (from the pid file), or None."""
         pid = base.read_pid(self.pid_file)
+        if pid is not None and self._process is not None and \
+                self._process.pid == pid:
+            # Launched here: its /proc/PID/cmdline reads empty for a few
+            # milliseconds after the exec (seen), poll() does not.
+            return pid if self._process.poll() is None else None
         argv = base.cmdline(pid) if pid else None
         if argv and any("keystone_wsgi" in part for part in argv):
             return pid
@@ -205,7 +211,7 @@ class Keystone(base.Service):
         # One worker (the in-process cache) and one thread: every password
         # authentication writes (last_active_at), and two SQLite writers at
         # once fail with "database is locked" (tools/keystone/README.rst).
-        process = base.spawn(
+        self._process = base.spawn(
             [self.venv.bin("gunicorn"),
              "--pythonpath", TOOLS,
              "--chdir", self.home,
@@ -222,7 +228,7 @@ class Keystone(base.Service):
         # gunicorn writes the same pid there soon; written now, so that
         # wait() sees a running server from the first poll.
         with open(self.pid_file, "w") as f:
-            f.write("%d\n" % process.pid)
+            f.write("%d\n" % self._process.pid)
         with open(self.url_file, "w") as f:
             f.write(self.url() + "\n")
 
