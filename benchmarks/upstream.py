@@ -1,10 +1,8 @@
 """Upstream freezer-api (PyPI, v2, SQLite) beside this service, in its own
-venv under .data/bench/upstream, seeded over its own HTTP API (it has no
-bulk path; only the small sizes are measured: its poll cost grows with
-the number of jobs, so 10,000 jobs would take minutes per phase)."""
+venv (tools.testenv.installs.Upstream), seeded over its own HTTP API (it
+has no bulk path; only the small sizes are measured: its poll cost grows
+with the number of jobs, so 10,000 jobs would take minutes per phase)."""
 
-import fcntl
-import hashlib
 import os
 import shutil
 import subprocess
@@ -13,57 +11,26 @@ import sys
 from benchmarks import loadgen
 from benchmarks import servers
 from benchmarks import workload
+from tools.testenv import base as testenv
+from tools.testenv import installs
 
 VERSION = os.environ.get("BENCH_UPSTREAM_VERSION", "18.0.0")
-PINS = os.path.join(servers.REPO, "tools", "upstream")
 
 
 def venv_dir(version=VERSION):
-    """Where upstream ``version`` is installed: benchmarks' own release
-    (18.0.0) at .data/bench/upstream, others beside it."""
-    if version == "18.0.0":
-        return os.path.join(servers.WORK, "upstream")
-    return os.path.join(servers.WORK, "upstream-" + version)
+    """Where upstream ``version`` is installed (tools.testenv.installs.
+    Upstream: ``$FREEZER_TESTENV_DIR/upstream/<version>``)."""
+    return installs.Upstream().venv(version).path
 
 
 def install(version=VERSION):
-    """Create the venv of upstream ``version`` and install it (once); None,
-    or why not. Every package is pinned in
-    tools/upstream/freezer-api-<version>.txt (a ``pip freeze`` of a
-    working venv: upstream, gunicorn, the MySQL and PostgreSQL drivers).
-    Idempotent: a marker naming the version and the pins records a
-    finished install; concurrent callers (pytest workers) wait for each
-    other."""
-    venv = venv_dir(version)
-    pins = os.path.join(PINS, "freezer-api-%s.txt" % version)
-    with open(pins, "rb") as pinned:
-        stamp = hashlib.sha256(pinned.read()).hexdigest()[:12]
-    marker = os.path.join(venv, ".installed-%s-%s" % (version, stamp))
-    if os.path.exists(marker):
-        return None
-    os.makedirs(os.path.dirname(venv), exist_ok=True)
-    with open(venv + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(marker):
-            return None
-        python = os.path.join(venv, "bin", "python")
-        try:
-            if not os.path.exists(python):
-                subprocess.run([sys.executable, "-m", "venv", "--without-pip",
-                                venv], check=True, capture_output=True)
-            if subprocess.run([python, "-m", "pip", "--version"],
-                              capture_output=True).returncode != 0:
-                subprocess.run([python, "-m", "ensurepip"], check=True,
-                               capture_output=True)
-            subprocess.run([python, "-m", "pip", "install", "-q",
-                            "--disable-pip-version-check", "-r", pins],
-                           check=True, capture_output=True, text=True,
-                           timeout=900)
-        except (subprocess.SubprocessError, OSError) as exc:
-            detail = getattr(exc, "stderr", "") or str(exc)
-            return "upstream freezer-api %s did not install: %s" % (
-                version, str(detail).strip()[-500:])
-        open(marker, "w").close()
+    """Install upstream ``version`` (once; tools.testenv.installs.Upstream,
+    pinned by tools/upstream/freezer-api-<version>.txt); None, or why
+    not."""
+    try:
+        installs.Upstream().ensure(version)
+    except testenv.ServiceError as exc:
+        return "upstream freezer-api %s did not install: %s" % (version, exc)
     return None
 
 

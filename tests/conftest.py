@@ -9,7 +9,7 @@ starts them all and sets the variables). With ``FREEZER_TEST_REQUIRE_ALL=1`` a
 missing backend is an error, never a skip.
 
 Services: the tests against a real Keystone need ``KEYSTONE_URL`` and the
-other variables of ``tools/testenv/keystone.sh env``; with
+other variables of ``python -m tools.testenv env keystone``; with
 ``FREEZER_TEST_REQUIRE_ALL=1`` a missing ``KEYSTONE_URL`` is an error too.
 """
 

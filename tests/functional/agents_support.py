@@ -2,7 +2,7 @@
 
 python-freezerclient's ``freezer`` CLI and freezer's ``freezer-scheduler``
 (with the ``freezer-agent`` it spawns) run from venvs of their own, made by
-``tools/testenv/agents.sh`` (pinned versions, reused between runs). Each
+``tools.testenv.installs.Agents`` (pinned versions, reused between runs). Each
 runs with a clean environment: the ``OS_*`` variables of one test Keystone
 user, a private ``HOME``, and ``PATH`` starting with its venv's ``bin``.
 
@@ -27,11 +27,9 @@ import pytest
 import requests
 
 from tests.functional import keystone_support
-from tests.functional import server as server_module
+from tools.testenv import base as testenv
+from tools.testenv import installs
 
-AGENTS_SH = os.path.join(server_module.REPO, "tools", "testenv", "agents.sh")
-# A cold install downloads about 150 MB for the four venvs.
-VENV_TIMEOUT = 1500
 CLI_TIMEOUT = 120
 # How keystoneauth reports an error status from Keystone ("Internal Server
 # Error (HTTP 500)", maybe with a request id). The freezer client reports
@@ -44,20 +42,13 @@ IDENTITY_ATTEMPTS = 3
 
 def ensure_venvs(*names):
     """{name: venv directory} for ``names`` (all when none), created or
-    reused by tools/testenv/agents.sh."""
+    reused by tools.testenv.installs.Agents (a cold install downloads about
+    150 MB; each pip install is bounded by base.run's timeout)."""
     try:
-        result = subprocess.run([AGENTS_SH, "ensure", *names],
-                                capture_output=True, text=True,
-                                timeout=VENV_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pytest.fail("agents.sh ensure took more than %d s" % VENV_TIMEOUT)
-    if result.returncode != 0:
-        pytest.fail("agents.sh ensure failed:\n" + result.stderr[-5000:])
-    venvs = {}
-    for line in result.stdout.splitlines():
-        name, _, path = line.partition(" ")
-        venvs[name] = pathlib.Path(path)
-    return venvs
+        venvs = installs.Agents().ensure(*names)
+    except testenv.ServiceError as exc:
+        pytest.fail("installing the clients' venvs failed: %s" % exc)
+    return {name: pathlib.Path(path) for name, path in venvs.items()}
 
 
 @pytest.fixture(scope="session")

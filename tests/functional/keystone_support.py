@@ -1,9 +1,10 @@
-"""The real Keystone of ``tools/testenv/keystone.sh`` for end-to-end tests:
+"""The real Keystone of ``tools.testenv.keystone`` for end-to-end tests:
 tokens for its seeded users, and the real ``freezer-api`` server (gunicorn)
 behind keystonemiddleware's ``auth_token``.
 
-The Keystone is described by the variables ``tools/testenv/keystone.sh
-env`` prints (``make test`` exports them); see tools/keystone/README.rst for
+The Keystone is described by the variables of its ``environment()``
+(``python -m tools.testenv env keystone`` prints them, ``make test``
+exports them); see tools/keystone/README.rst for
 the users, roles and projects. Without ``KEYSTONE_URL`` the tests using
 these fixtures are skipped, or fail with ``FREEZER_TEST_REQUIRE_ALL=1``.
 
@@ -62,7 +63,8 @@ class User:
 
 
 class Keystone:
-    """The test Keystone, from the ``keystone.sh env`` variables.
+    """The test Keystone, from the variables of
+    ``tools.testenv.keystone.Keystone.environment()``.
 
     Tokens are project-scoped, fetched once per user and kept (a token
     lives an hour); ``new_token`` fetches one that nobody has used yet.
@@ -116,8 +118,9 @@ class Keystone:
         try:
             return self.users[name]
         except KeyError:
-            raise LookupError("no seeded Keystone user %r (run "
-                              "tools/testenv/keystone.sh env)" % name)
+            raise LookupError("no seeded Keystone user %r (see "
+                              "python -m tools.testenv env keystone)"
+                              % name)
 
     def _auth(self, name):
         user = self.user(name)
@@ -187,8 +190,9 @@ def require_keystone():
     """The test Keystone, or a skip (a failure with
     ``FREEZER_TEST_REQUIRE_ALL=1``) when ``KEYSTONE_URL`` is not set."""
     if not os.environ.get("KEYSTONE_URL"):
-        message = ("KEYSTONE_URL is not set: run tools/testenv/keystone.sh "
-                   "start and eval \"$(tools/testenv/keystone.sh env)\"")
+        message = ("KEYSTONE_URL is not set: run python -m tools.testenv "
+                   "start keystone and eval \"$(python -m tools.testenv env "
+                   "keystone)\"")
         if os.environ.get("FREEZER_TEST_REQUIRE_ALL") == "1":
             pytest.fail(message)
         pytest.skip(message)
@@ -197,7 +201,8 @@ def require_keystone():
 
 def catalog_port(environ=None):
     """The port of the catalog's ``backup`` endpoint (``FREEZER_API_URL``
-    from ``keystone.sh env``, else ``FREEZER_API_PORT``, else 19090)."""
+    from the Keystone's environment(), else ``FREEZER_API_PORT``, else
+    19090)."""
     env = os.environ if environ is None else environ
     if env.get("FREEZER_API_URL"):
         port = urllib.parse.urlsplit(env["FREEZER_API_URL"]).port

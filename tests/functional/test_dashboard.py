@@ -1,6 +1,6 @@
 """The OpenStack dashboard against freezer-api, in a real browser.
 
-Horizon 27.0.0 with freezer-web-ui 19.0.0 (tools/testenv/dashboard.sh
+Horizon 27.0.0 with freezer-web-ui 19.0.0 (tools.testenv.installs.Dashboard
 installs them in a venv of their own, with the settings of
 tools/dashboard/local_settings.py) runs as Django's server on loopback; it
 logs users in with the test Keystone and finds freezer-api, the real server
@@ -38,6 +38,8 @@ from tests.functional import agents_support as agents
 from tests.functional import keystone_support as ks
 from tests.functional import server as server_module
 from tests.functional.keystone_support import keystone  # noqa: F401
+from tools.testenv import base as testenv
+from tools.testenv import installs
 
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -57,13 +59,10 @@ CHECKER = "freezer-api-dashboard-test"
 def _ensure_dashboard():
     """The dashboard venv (installed now if missing, as ``make test`` did
     before the run)."""
-    result = subprocess.run(
-        [str(REPO / "tools" / "testenv" / "dashboard.sh"), "ensure"],
-        capture_output=True, text=True, timeout=1500)
-    if result.returncode != 0:
-        pytest.fail("tools/testenv/dashboard.sh ensure failed:\n%s"
-                    % result.stderr[-3000:])
-    return pathlib.Path(result.stdout.strip().splitlines()[-1])
+    try:
+        return pathlib.Path(installs.Dashboard().start())
+    except testenv.ServiceError as exc:
+        pytest.fail("installing the dashboard failed: %s" % exc)
 
 
 class Dashboard:

@@ -2,7 +2,8 @@
 ``freezer_api.wsgi:application`` under uWSGI (``etc/uwsgi/freezer-api.ini``),
 gunicorn (``etc/gunicorn.conf.py``) and Apache httpd with Debian's mod_wsgi
 (``etc/apache2/freezer-api.conf`` loading ``freezer-api.wsgi``, in daemon
-mode, from a venv of the Python mod_wsgi embeds: tools/testenv/apache.sh),
+mode, from a venv of the Python mod_wsgi embeds:
+tools.testenv.installs.Apache),
 configured by FREEZER_API_CONFIG, on a loopback port: without
 authentication, and (Apache, uWSGI) behind the test Keystone. Their logs
 never show a token."""
@@ -25,12 +26,13 @@ import pytest
 import requests
 
 from tests.functional.keystone_support import keystone  # noqa: F401
+from tools.testenv import base as testenv
+from tools.testenv import installs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 TOKEN = "gAAAAAB-token-never-logged-5f1e0c"
-APACHE_SH = os.path.join(ROOT, "tools", "testenv", "apache.sh")
 
 
 def _free_port():
@@ -87,20 +89,22 @@ Include {tmp}/freezer-api-site.conf
 """
 
 
+def apache_settings():
+    """Apache, mod_wsgi and the venv installed (or reused): the APACHE_*
+    settings of tools.testenv.installs.Apache."""
+    try:
+        return installs.Apache().ensure()
+    except testenv.ServiceError as exc:
+        pytest.fail("installing Apache and its venv failed: %s" % exc)
+
+
 def _apache(tmp, port):
     """Apache httpd serving etc/apache2/freezer-api.conf (daemon mode, 2
-    processes) from a venv made by tools/testenv/apache.sh: (argv,
+    processes) from a venv made by tools.testenv.installs.Apache: (argv,
     environment, logs). When the test runs as root, httpd's children and
     the WSGI daemons run as www-data, so everything they read lives in a
     directory of mode 0755, and the database directory is theirs."""
-    try:
-        found = subprocess.run([APACHE_SH, "ensure"], capture_output=True,
-                               text=True, timeout=1200)
-    except subprocess.TimeoutExpired:
-        pytest.fail("apache.sh ensure took more than 1200 s")
-    if found.returncode != 0:
-        pytest.fail("apache.sh ensure failed:\n" + found.stderr[-5000:])
-    env = dict(line.split("=", 1) for line in found.stdout.splitlines())
+    env = apache_settings()
     user = env["APACHE_USER"]
     as_root = os.geteuid() == 0
     (tmp / "logs").mkdir()

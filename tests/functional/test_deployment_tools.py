@@ -380,12 +380,9 @@ display-name=%{{GROUP}} python-home={venv}
 def test_kolla_mod_wsgi_script_in_site_packages():
     """kolla's wsgi-freezer-api.conf: mod_wsgi (daemon mode, as kolla
     runs it) serving ``<site-packages>/freezer_api/cmd/wsgi.py`` of a
-    regular install (tools/testenv/apache.sh's venv), which also holds
+    regular install (tools.testenv.installs.Apache's venv), which also holds
     ``<venv>/etc/freezer/freezer-paste.ini`` for openstack-ansible."""
-    found = subprocess.run([deploy.APACHE_SH, "ensure"], capture_output=True,
-                           text=True, timeout=1200)
-    assert found.returncode == 0, found.stderr[-5000:]
-    apache = dict(line.split("=", 1) for line in found.stdout.splitlines())
+    apache = deploy.apache_settings()
     venv = apache["APACHE_VENV"]
     for name in ("freezer-paste.ini", "uwsgi.conf",
                  "freezer-api.conf.sample"):

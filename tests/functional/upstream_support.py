@@ -1,7 +1,7 @@
 """Upstream freezer-api 18.0.0 and 19.0.0, from PyPI in venvs of their own
-(``benchmarks.upstream``: .data/bench/upstream*), on a real database,
-seeded through their own HTTP API; what they answered for every document
-is kept to compare with what this service answers after an import."""
+(``benchmarks.upstream``: tools.testenv.installs.Upstream), on a real
+database, seeded through their own HTTP API; what they answered for every
+document is kept to compare with what this service answers after an import."""
 
 import copy
 import dataclasses

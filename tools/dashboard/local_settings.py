@@ -2,9 +2,9 @@
 (tests/functional/test_dashboard.py): Horizon with freezer-web-ui, on
 loopback, against the test Keystone.
 
-tools/testenv/dashboard.sh copies this file into the dashboard venv as
-openstack_dashboard/local/local_settings.py; the values that change from
-run to run come from the environment the test gives the server:
+tools/testenv/installs.py (Dashboard) copies this file into the dashboard
+venv as openstack_dashboard/local/local_settings.py; the values that change
+from run to run come from the environment the test gives the server:
 
   DASHBOARD_KEYSTONE_URL   the Keystone v3 URL (KEYSTONE_URL of the tests)
   DASHBOARD_STATE_DIR      where the secret key and the static files live
@@ -35,7 +35,8 @@ CACHES = {'default': {
 SESSION_TIMEOUT = 3600
 
 # Static files are collected and compressed once at install
-# (dashboard.sh: collectstatic, compress); the server only reads them.
+# (installs.Dashboard: collectstatic, compress); the server only reads
+# them.
 STATIC_ROOT = os.path.join(_STATE, 'static')
 COMPRESS_OFFLINE = True
 COMPRESS_ENABLED = True

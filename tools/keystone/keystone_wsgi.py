@@ -8,7 +8,7 @@ while the listening socket still accepts connections (and hangs them).
 
 So the arguments are hidden while Keystone's application is built and put
 back afterwards.  The configuration file is named by the environment
-variable ``OS_KEYSTONE_CONFIG_FILES``, which tools/testenv/keystone.sh sets.
+variable ``OS_KEYSTONE_CONFIG_FILES``, which tools/testenv/keystone.py sets.
 """
 
 import sys

@@ -4,16 +4,19 @@ Run with the Python of the Keystone virtualenv (it has keystoneauth1):
 
     seed.py seed --auth-url URL --freezer-url URL  # idempotent; log: stderr
     seed.py env  --auth-url URL --freezer-url URL  # shell `export` lines
+    seed.py json --auth-url URL --freezer-url URL  # the same, one JSON object
 
 ``seed`` only creates what is missing.  It never resets a password of an
 existing user: Keystone rejects tokens issued in the same second as a
 password change, so resetting on every run would make tests flaky.
 Endpoints whose URL differs from the wanted one (another port) are updated.
 
-tools/testenv/keystone.sh calls both commands; see tools/keystone/README.rst.
+tools/testenv/keystone.py runs ``seed`` on every start and ``json`` for
+``Keystone.environment()``; see tools/keystone/README.rst.
 """
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -243,16 +246,17 @@ def seed(ks, auth_url, freezer_url):
     log('done')
 
 
-def env_lines(ks, auth_url, freezer_url, admin_password):
-    out = []
+def env_vars(ks, auth_url, freezer_url, admin_password):
+    """{variable: value} describing the fixtures to the tests."""
+    out = {}
 
     def export(name, value):
-        out.append('export %s=%s' % (name, shlex.quote(str(value))))
+        out[name] = str(value)
 
     def require(obj, what):
         if obj is None:
-            raise SystemExit('seed: %s is missing; run keystone.sh start'
-                             % what)
+            raise SystemExit('seed: %s is missing; run python -m '
+                             'tools.testenv start keystone' % what)
         return obj
 
     def key(name):
@@ -298,7 +302,7 @@ def env_lines(ks, auth_url, freezer_url, admin_password):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('command', choices=('seed', 'env'))
+    parser.add_argument('command', choices=('seed', 'env', 'json'))
     parser.add_argument('--auth-url', required=True,
                         help='Keystone v3 URL, e.g. http://127.0.0.1:35357/v3')
     parser.add_argument('--freezer-url', required=True,
@@ -313,8 +317,12 @@ def main(argv=None):
         if args.command == 'seed':
             seed(ks, auth_url, freezer_url)
         else:
-            print('\n'.join(env_lines(ks, auth_url, freezer_url,
-                                      admin_password)))
+            variables = env_vars(ks, auth_url, freezer_url, admin_password)
+            if args.command == 'json':
+                print(json.dumps(variables, indent=1, sort_keys=True))
+            else:
+                print('\n'.join('export %s=%s' % (name, shlex.quote(value))
+                                for name, value in variables.items()))
     except ks_exc.ClientException as exc:
         raise SystemExit('seed: keystone request failed: %s' % exc)
     return 0

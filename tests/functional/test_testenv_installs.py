@@ -1,0 +1,107 @@
+"""tools.testenv.installs for real, in private directories: a venv of the
+real clients is built once (even when two callers ask at once), reused
+without a rebuild while it is current, built again when its stamp is stale;
+Apache's venv goes where the WSGI daemons can read it."""
+
+import concurrent.futures
+import os
+import pathlib
+import tempfile
+import time
+
+import pytest
+
+from tools.testenv import base
+from tools.testenv import installs
+
+# The smallest of the clients' venvs, and the seconds a reuse may take
+# (it starts a Python to read the interpreter's version, no pip).
+NAME = "cli-v1"
+REUSE_SECONDS = 5
+
+
+def stamp(venv_dir):
+    return pathlib.Path(venv_dir, ".freezer-testenv-stamp")
+
+
+def test_agents_ensure_is_idempotent_and_a_stale_stamp_rebuilds(tmp_path):
+    agents = installs.Agents(base=tmp_path)
+    assert not agents.installed()
+    with pytest.raises(base.ServiceError, match="not ready"):
+        agents.path(NAME)
+    with pytest.raises(base.ServiceError, match="unknown venv"):
+        agents.ensure("no-such-client")
+
+    # Two callers at once (pytest workers): one build, both get it.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(
+            lambda _: installs.Agents(base=tmp_path).ensure(NAME), range(2)))
+    venv = tmp_path / "agents" / NAME
+    assert results == [{NAME: str(venv)}] * 2
+    assert (venv / "bin" / "freezer").exists()
+    log = tmp_path / "agents" / (NAME + ".log")
+    assert log.read_text().count("-m venv") == 1
+    assert agents.path(NAME) == str(venv)
+
+    # Ready: nothing is rebuilt (a file of ours inside survives), fast.
+    (venv / "kept").write_text("x")
+    made = stamp(venv).stat().st_mtime_ns
+    began = time.monotonic()
+    assert agents.ensure(NAME) == {NAME: str(venv)}
+    assert time.monotonic() - began < REUSE_SECONDS
+    assert (venv / "kept").exists()
+    assert stamp(venv).stat().st_mtime_ns == made
+    assert log.read_text().count("-m venv") == 1
+
+    # A stamp that no longer matches (other pins, another Python): built
+    # again from scratch.
+    stamp(venv).write_text("made from something else")
+    with pytest.raises(base.ServiceError, match="not ready"):
+        agents.path(NAME)
+    assert agents.ensure(NAME) == {NAME: str(venv)}
+    assert not (venv / "kept").exists()
+    assert (venv / "bin" / "freezer").exists()
+    assert log.read_text().count("-m venv") == 2
+    assert agents.path(NAME) == str(venv)
+
+    agents.clean(NAME)
+    assert not venv.exists() and not log.exists()
+
+
+def test_every_client_venv_has_pins_and_a_program():
+    agents = installs.Agents(base=tempfile.gettempdir())
+    for name in agents.names:
+        pins = agents.pip_args(name)[-1]
+        assert os.path.isfile(pins), pins
+        assert agents.program(name) in ("freezer", "freezer-scheduler",
+                                        "tempest")
+    upstream = installs.Upstream(base=tempfile.gettempdir())
+    for version in upstream.names:
+        assert os.path.isfile(upstream.pip_args(version)[-1])
+
+
+def test_apache_venv_goes_where_the_daemons_can_read_it(tmp_path):
+    """pytest's tmp_path is private to its user: as root (the daemons run
+    as www-data) the venv goes to /var/tmp/freezer-api-testenv; a
+    directory of mode 0755 keeps it."""
+    readable = pathlib.Path(tempfile.mkdtemp(prefix="freezer-apache-test-",
+                                             dir="/var/tmp"))
+    try:
+        readable.chmod(0o755)
+        apache = installs.Apache(base=readable)
+        assert apache.home == str(readable / "apache")
+        settings = apache.settings()
+        assert settings == {
+            "APACHE_BIN": "/usr/sbin/apache2",
+            "APACHE_MODULES": "/usr/lib/apache2/modules",
+            "APACHE_VENV": str(readable / "apache" / "venv"),
+            "APACHE_USER": "www-data" if os.geteuid() == 0 else
+            apache.daemon_user()}
+        assert apache.environment() == settings
+    finally:
+        readable.rmdir()
+    private = installs.Apache(base=tmp_path)
+    if os.geteuid() == 0:
+        assert private.home == "/var/tmp/freezer-api-testenv/apache"
+    else:
+        assert private.home == str(tmp_path / "apache")
