@@ -27,6 +27,8 @@ from tools.testenv import base
 from tools.testenv import search
 
 REPO = base.REPO
+pytestmark = pytest.mark.slow
+
 VERSIONS = {"opensearch": "2.19.", "elasticsearch": "7.17."}
 
 
@@ -143,18 +145,18 @@ def test_settings_reach_the_jvm(nodes, tmp_path, monkeypatch):
 
 
 def test_two_processes_start_one_node(nodes, tmp_path):
+    """Two command lines at once, the node named by the variables."""
     node = nodes(search.OpenSearch, tmp_path)
-    code = ("import sys; from tools.testenv import search; print(search."
-            "OpenSearch(base=sys.argv[1], port=int(sys.argv[2])).start())")
-    starts = [subprocess.Popen(
-        [sys.executable, "-c", code, str(tmp_path), str(node.port)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(2)]
-    results = [process.communicate(timeout=600) for process in starts]
-    for process, (out, err) in zip(starts, results):
-        assert process.returncode == 0, err
-        assert out.strip() == node.url()
-    said = "".join(err for _out, err in results)
+    env = dict(os.environ, FREEZER_TESTENV_DIR=str(tmp_path),
+               OPENSEARCH_PORT=str(node.port))
+    cli = [sys.executable, "-m", "tools.testenv", "start", "opensearch"]
+    starts = [subprocess.Popen(cli, cwd=REPO, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+              for _ in range(2)]
+    outputs = [start.communicate(timeout=600) for start in starts]
+    assert [start.returncode for start in starts] == [0, 0], outputs
+    assert [out for out, _err in outputs] == [node.url() + "\n"] * 2
+    said = outputs[0][1] + outputs[1][1]
     assert said.count("starting OpenSearch") == 1, said
     assert said.count("already running") == 1, said
     assert len(jvms(node)) == 1 and node.status()
@@ -169,6 +171,15 @@ def test_a_port_taken_by_another_process(nodes, tmp_path):
         with pytest.raises(base.ServiceError, match="already taken"):
             node.start()
         assert node.pid() is None and jvms(node) == []
+
+
+def test_a_failed_start_says_why(nodes, tmp_path):
+    node = nodes(search.OpenSearch, tmp_path,
+                 java_opts="-XX:+FreezerNoSuchOption")
+    with pytest.raises(base.ServiceError, match="(?s)did not start.*"
+                       "Unrecognized VM option 'FreezerNoSuchOption'"):
+        node.start()
+    assert node.pid() is None and not base.port_in_use(node.port)
 
 
 def test_a_node_serving_another_port_is_not_taken(nodes, tmp_path):

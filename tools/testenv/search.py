@@ -500,8 +500,7 @@ class OpenSearchCluster(base.Service):
         """The nodes numbered ``numbers`` (1 to 3; none: all)."""
         for number in numbers:
             if str(number) not in ("1", "2", "3"):
-                raise base.ServiceError("no node %r (1, 2 or 3)"
-                                                 % (number,))
+                raise base.ServiceError("no node %r (1, 2 or 3)" % (number,))
         return [self.nodes[int(n) - 1] for n in numbers] or list(self.nodes)
 
     def running(self):
