@@ -65,6 +65,44 @@ def _newer_than(path, when):
     return False
 
 
+def _threads_left(pid):
+    """How many threads of process ``pid`` have not exited yet. Its main
+    thread turns zombie as soon as it exits, while the JVM's other
+    threads, and the sockets they share, may live a moment longer."""
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return 0
+    left = 0
+    for task in tasks:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, task)) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        left += state not in ("Z", "X")
+    return left
+
+
+def _wait_gone(pid, timeout):
+    """Wait until every thread of ``pid`` has exited (reaping it if it is
+    our child): then its ports are free. False on timeout."""
+    deadline = time.monotonic() + timeout
+    while _threads_left(pid):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return True
+
+
 class SearchEngine(base.Service):
     """One node of OpenSearch or Elasticsearch (``engine``), run by
     tools/<engine>-node. ``heap``, ``java_opts`` (a string or a list),
@@ -375,6 +413,7 @@ class SearchEngine(base.Service):
     def _halt(self, pid):
         if not base.terminate(pid, self.stop_timeout, name=self.name):
             raise base.ServiceError("pid %d survived SIGKILL" % pid)
+        _wait_gone(pid, 10)
         self._forget()
 
     def halt(self):
@@ -391,15 +430,8 @@ class SearchEngine(base.Service):
         if pid is None:
             raise base.ServiceError("no running node to kill in " + self.home)
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + timeout
-        while self._ours(pid):
-            try:
-                os.waitpid(pid, os.WNOHANG)     # (if it is our child)
-            except ChildProcessError:
-                pass
-            if time.monotonic() > deadline:
-                raise base.ServiceError("pid %d survived SIGKILL" % pid)
-            time.sleep(0.05)
+        if not _wait_gone(pid, timeout):
+            raise base.ServiceError("pid %d survived SIGKILL" % pid)
 
     def wipe(self):
         """Stop the node and delete its data: a clean slate."""
