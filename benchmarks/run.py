@@ -432,7 +432,7 @@ def markdown(rows, notes, load):
               "to %.0f s before the first measure, up to 30 s at later "
               "sizes; rounds in the notes), and each size is measured once "
               "the merges that seeding started have ended." % (
-                  servers.OpenSearch.ENV["OPENSEARCH_HEAP"], ENGINE_WARMUP)]
+                  servers.OpenSearch.HEAP, ENGINE_WARMUP)]
     return "\n".join(lines) + "\n"
 
 

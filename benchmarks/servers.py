@@ -8,7 +8,6 @@ tree too.
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 
@@ -17,6 +16,7 @@ import sqlalchemy as sa
 from freezer_api import config
 from tools.testenv import base
 from tools.testenv import process
+from tools.testenv import search
 from tools.testenv import sql
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -170,20 +170,6 @@ class SQLite(SQLBackend):
         self.url = "sqlite:///%s/freezer.sqlite" % self.directory
 
 
-def _testenv(script, command, env, check=True):
-    """Run ``tools/testenv/<script> <command>`` in the benchmark's state
-    directory; the finished process (RuntimeError if it failed and
-    ``check``)."""
-    result = subprocess.run(
-        [os.path.join(REPO, "tools", "testenv", script), command],
-        env=dict(os.environ, FREEZER_TESTENV_DIR=TESTENV, **env),
-        capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise RuntimeError("%s %s failed: %s" % (
-            script, command, result.stderr[-2000:]))
-    return result
-
-
 class PostgreSQL(SQLBackend):
     """A database of its own on BENCH_PG_URL's server, or on a private
     server (tools/testenv/sql.py, port BENCH_PG_PORT)."""
@@ -221,24 +207,23 @@ class PostgreSQL(SQLBackend):
 
 class OpenSearch(Backend):
     """Indices of their own on BENCH_OPENSEARCH_URL, or on a private node
-    (tools/testenv/opensearch.sh, port BENCH_OPENSEARCH_PORT)."""
+    (tools/testenv/search.py, port BENCH_OPENSEARCH_PORT)."""
 
     name = "opensearch"
-    script = "opensearch.sh"
     # The node as in production: the JIT's optimizing compiler on (the
-    # test script turns it off, to start faster), a heap of 1 GB.
-    ENV = {"OPENSEARCH_PORT": str(OPENSEARCH_PORT),
-           "OPENSEARCH_JAVA_OPTS": os.environ.get(
-               "BENCH_OPENSEARCH_JAVA_OPTS", "-XX:TieredStopAtLevel=4"),
-           "OPENSEARCH_HEAP": os.environ.get("BENCH_OPENSEARCH_HEAP", "1g")}
+    # test environment turns it off, to start faster), a heap of 1 GB.
+    HEAP = os.environ.get("BENCH_OPENSEARCH_HEAP", "1g")
+    JAVA_OPTS = os.environ.get("BENCH_OPENSEARCH_JAVA_OPTS",
+                               "-XX:TieredStopAtLevel=4")
 
     def __init__(self):
         url = os.environ.get("BENCH_OPENSEARCH_URL")
         if not url:
+            self.service = search.OpenSearch(
+                base=TESTENV, port=OPENSEARCH_PORT, heap=self.HEAP,
+                java_opts=self.JAVA_OPTS)
             url = self._start()
-            with open(os.path.join(TESTENV, "opensearch",
-                                   "opensearch.pid")) as pidfile:
-                self.db_pid = int(pidfile.read().split()[0])
+            self.db_pid = self.service.pid()
         self.url = url
         store = self._driver()
         store.drop_indices()

@@ -2,8 +2,8 @@
 gunicorn with 2 workers each) on one shared store, under a write load from
 agents of both, while the store loses machines:
 
-* a 3-node OpenSearch cluster (tools/testenv/opensearch-cluster.sh, private
-  to this module: its own FREEZER_TESTENV_DIR and free ports; one replica
+* a 3-node OpenSearch cluster (tools/testenv/search.py, private to
+  this module: its own state directory and free ports; one replica
   per shard; both servers configured with all three hosts). The node
   holding most primaries is SIGKILLed: the two others keep a quorum and the
   service goes on. Later the node now holding most primaries is SIGKILLed
@@ -44,7 +44,7 @@ GRACE = 10         # seconds the last 503s may follow the nodes' return
 @pytest.fixture(scope="module")
 def cluster():
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    nodes = server_module.PrivateOpenSearchCluster(os.path.join(
+    nodes = server_module.private_opensearch_cluster(os.path.join(
         server_module.REPO, ".data", "testenv-cluster", worker))
     nodes.wipe()  # what an interrupted run left behind
     try:

@@ -1,8 +1,8 @@
 """The search engine stopped mid-load, against the real server (gunicorn,
 2 workers, ``[storage] driver = elasticsearch``):
 
-* a private OpenSearch node (tools/testenv/opensearch.sh with a
-  FREEZER_TESTENV_DIR and an HTTP port of its own, any free transport port;
+* a private OpenSearch node (tools/testenv/search.py, in a state
+  directory and on an HTTP port of its own, any free transport port;
   never the node the rest of the suite shares) is stopped twice while
   threads create clients, sessions and jobs, put jobs in sessions, start
   sessions, patch jobs and read lists and documents: first with SIGTERM
@@ -55,7 +55,7 @@ def _wait_for(condition, what, timeout=WAIT):
 @pytest.fixture
 def private_node():
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    node = server_module.PrivateOpenSearch(os.path.join(
+    node = server_module.private_opensearch(os.path.join(
         server_module.REPO, ".data", "testenv-search-outage", worker))
     node.wipe()  # a node an interrupted run left behind, and its data
     try:
@@ -264,7 +264,7 @@ def test_search_engine_outage_is_503_with_retry_after_and_heals(
         tmp_path, "sqlite:///%s" % (tmp_path / "unused.sqlite"),
         extra_conf="\n[storage]\ndriver = elasticsearch\n\n"
         "[elasticsearch]\nhosts = %s\nindex_prefix = freezer-outage\n"
-        "refresh_interval = 50ms\n" % private_node.url)
+        "refresh_interval = 50ms\n" % private_node.url())
     server.start()
     try:
         _run_and_check(server, private_node)

@@ -47,7 +47,7 @@ def main(argv):
             if not parallel.report(results):
                 return 1
             for _service, url in results:
-                print(url)
+                print(",".join(url) if isinstance(url, list) else url)
         elif command == "stop":
             return 0 if parallel.report(parallel.stop(_services(names))) else 1
         elif command == "status":

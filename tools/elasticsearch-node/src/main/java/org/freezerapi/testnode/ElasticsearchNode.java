@@ -167,7 +167,7 @@ public final class ElasticsearchNode {
             applyDefaultReplicas();
             String url = "http://" + node.injector().getInstance(HttpServerTransport.class)
                 .boundAddress().publishAddress();
-            // What tools/testenv/elasticsearch.sh waits for: this node, not
+            // What tools/testenv/search.py waits for: this node, not
             // some other server on the port, is up and set up.
             Files.writeString(readyFile(), pid + " " + url + "\n", StandardCharsets.US_ASCII);
             logger.info("elasticsearch-node ready: {} (pid {})", url, pid);

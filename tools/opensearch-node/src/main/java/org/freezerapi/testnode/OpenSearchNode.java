@@ -165,7 +165,7 @@ public final class OpenSearchNode {
             String http = String.valueOf(node.injector()
                 .getInstance(HttpServerTransport.class)
                 .boundAddress().publishAddress());
-            // Tells tools/testenv/opensearch.sh that this node, not some
+            // Tells tools/testenv/search.py that this node, not some
             // other listener on the port, is up and fully set up.
             Files.writeString(readyFile(options), ProcessHandle.current().pid() + " http://" + http + "\n",
                 StandardCharsets.US_ASCII);
