@@ -110,9 +110,25 @@ def wait_for(check, timeout, what, details=lambda: ""):
         time.sleep(0.5)
 
 
-def local_now():
-    """Now as the schedulers read ``schedule_date`` (local time)."""
-    return datetime.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
+# How far ahead of now a job's ``schedule_date`` is set. Not "now": a
+# freezer-scheduler (18 and 19 alike) that fetches a job whose date has
+# already passed arms an APScheduler date trigger that may fire on its
+# thread pool before ``Job.schedule`` asks whether the job is still
+# scheduled; it then reports the job "completed" to the API while it
+# starts running it, its next poll (``match_not: status completed``) no
+# longer sees the job and turns it into a pending "remove" event, which
+# its following PATCH stores, and ``process_event`` then loops on the
+# unknown "remove" event for ever, holding the scheduler's lock: no job
+# of that scheduler ever finishes. A date a few polls ahead (the agents
+# poll every second) keeps every test on the path real deployments take.
+SCHEDULE_AHEAD = 4
+
+
+def soon(seconds=SCHEDULE_AHEAD):
+    """A ``schedule_date`` ``seconds`` from now, as the schedulers read
+    it (local time), see ``SCHEDULE_AHEAD``."""
+    when = datetime.datetime.now() + datetime.timedelta(seconds=seconds)
+    return when.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def os_environ(keystone, user, home, venv, backup_url=None):

@@ -125,7 +125,7 @@ def test_two_agents_run_jobs_and_a_session(
         session_actions = {n: [_backup(tmp_path, "s%s-%s" % (n, tag))]
                            for n in names}
         session_results = {"a": "success", "b": "success"}
-    now = agents.local_now()
+    now = agents.soon()
     jobs = {n: api.create("jobs", {
         "client_id": client_ids[n], "description": "now %s" % n,
         "job_actions": actions[n],
@@ -257,7 +257,7 @@ def test_a_central_scheduler_runs_two_projects_jobs_through_trusts(
         assert api.doc("/clients/" + client_id)["client"]["is_central"]
 
     # -- one job per project, for it ------------------------------------
-    now = agents.local_now()
+    now = agents.soon()
     jobs = {u: owners[u].create("jobs", {
         "client_id": client_id, "description": "central %s" % u,
         "job_actions": [_backup(tmp_path, "%s-%s" % (u, tag))],

@@ -13,6 +13,7 @@ Only URLs and `export` lines go to stdout; what the services say goes to
 stderr, so ``URL=$(python -m tools.testenv start postgres)`` works.
 """
 
+import os
 import shlex
 import sys
 
@@ -72,4 +73,11 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BrokenPipeError:
+        # The reader (``... env | head``) went away: not an error of ours.
+        # Point stdout at /dev/null so the interpreter's final flush
+        # does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
