@@ -50,6 +50,13 @@ OPTS = [
              "power loss may lose the last commits); false does not wait "
              "for the disk at all (synchronous=OFF)."),
     cfg.IntOpt(
+        "sqlite_mmap_size", default=1024 ** 3, min=0,
+        help="SQLite: bytes of the database file read through a memory "
+             "map (PRAGMA mmap_size) instead of copied page by page into "
+             "each connection's cache (0: no map). Address space, not "
+             "memory: the pages are the OS's file cache, shared by every "
+             "worker. SQLite caps it at its own compile-time limit."),
+    cfg.IntOpt(
         "connection_debug", default=0, min=0, max=100,
         help="SQL logging: 0 none, 50 every statement, 100 statements and "
              "the rows they return (INFO/DEBUG of sqlalchemy.engine)."),

@@ -45,6 +45,16 @@ def test_sqlite_synchronous(tmp_path, synchronous, pragma):
         driver.close()
 
 
+@pytest.mark.parametrize("mmap_size", [0, 4096 * 1000])
+def test_sqlite_mmap_size(tmp_path, mmap_size):
+    driver = _driver("sqlite:///%s" % (tmp_path / "f.sqlite"),
+                     sqlite_mmap_size=mmap_size)
+    try:
+        assert _scalar(driver, "PRAGMA mmap_size") == mmap_size
+    finally:
+        driver.close()
+
+
 @pytest.mark.parametrize("debug, echo", [(0, False), (50, True),
                                          (100, "debug")])
 def test_connection_debug(tmp_path, debug, echo):
