@@ -124,10 +124,11 @@ def wait_for(check, timeout, what, details=lambda: ""):
 SCHEDULE_AHEAD = 4
 
 
-def soon(seconds=SCHEDULE_AHEAD):
-    """A ``schedule_date`` ``seconds`` from now, as the schedulers read
-    it (local time), see ``SCHEDULE_AHEAD``."""
-    when = datetime.datetime.now() + datetime.timedelta(seconds=seconds)
+def soon():
+    """A ``schedule_date`` SCHEDULE_AHEAD seconds from now, as the
+    schedulers read it (local time)."""
+    when = datetime.datetime.now() + datetime.timedelta(
+        seconds=SCHEDULE_AHEAD)
     return when.strftime("%Y-%m-%dT%H:%M:%S")
 
 

@@ -770,7 +770,7 @@ def _sqlite_on_connect(dbapi_conn, synchronous, mmap_size):
     cursor.execute("PRAGMA busy_timeout=30000")
     # Reads through a memory map copy no page from the OS's cache into
     # SQLite's own: the poll's index pages are read where they are.
-    cursor.execute("PRAGMA mmap_size=%d" % int(mmap_size))
+    cursor.execute("PRAGMA mmap_size=%d" % mmap_size)
     cursor.close()
 
 
