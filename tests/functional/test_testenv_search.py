@@ -64,6 +64,15 @@ def index_doc(url, index, doc_id, body, replicas=0):
                  json=body, timeout=60).raise_for_status()
 
 
+def wait_health(url, status, nodes):
+    """The cluster health once ``status`` and ``nodes`` are reached, or after
+    60 s, whichever is first (the caller asserts on what it got)."""
+    return requests.get(
+        "%s/_cluster/health?wait_for_status=%s&wait_for_nodes=%d"
+        "&wait_for_no_initializing_shards=true&timeout=60s"
+        % (url, status, nodes), timeout=70).json()
+
+
 def get_doc(url, index, doc_id):
     answer = requests.get("%s/%s/_doc/%s" % (url, index, doc_id), timeout=60)
     answer.raise_for_status()
@@ -275,17 +284,22 @@ def test_cluster_forms_survives_a_node_and_takes_it_back(tmp_path):
         assert health["cluster_name"] == "freezer-cluster"
         assert health["number_of_nodes"] == 3
         index_doc(cluster.hosts[0], "replicated", "1", {"n": 1}, replicas=1)
+        # The replica must be started before a node goes, or the node that
+        # goes may hold the only started copy.
+        assert wait_health(cluster.hosts[0], "green", 3)["status"] == "green"
 
         cluster.stop(2)
         assert cluster.nodes[1].pid() is None and not cluster.status()
+        # If node 2 held the primary, reads fail until the cluster promotes
+        # the replica: yellow means every primary is active again.
+        health = wait_health(cluster.hosts[2], "yellow", 2)
+        assert health["number_of_nodes"] == 2, health
         assert get_doc(cluster.hosts[2], "replicated", "1") == {"n": 1}
 
         cluster.nodes[2].kill()
         assert cluster.nodes[2].pid() is None
         assert cluster.start(2, 3) == cluster.hosts
-        health = requests.get(
-            cluster.hosts[1] + "/_cluster/health?wait_for_nodes=3"
-            "&wait_for_status=green&timeout=60s", timeout=70).json()
+        health = wait_health(cluster.hosts[1], "green", 3)
         assert health["number_of_nodes"] == 3, health
         assert health["status"] == "green", health
         assert get_doc(cluster.hosts[1], "replicated", "1") == {"n": 1}
