@@ -57,10 +57,12 @@ CHECKER = "freezer-api-dashboard-test"
 
 
 def _ensure_dashboard():
-    """The dashboard venv (installed now if missing, as ``make test`` did
-    before the run)."""
+    """The dashboard venv and its state directory (the static files),
+    installed now if missing, as ``make test`` did before the run."""
+    installation = installs.Dashboard()
     try:
-        return pathlib.Path(installs.Dashboard().start())
+        return (pathlib.Path(installation.start()),
+                pathlib.Path(installation.home))
     except testenv.ServiceError as exc:
         pytest.fail("installing the dashboard failed: %s" % exc)
 
@@ -70,15 +72,15 @@ class Dashboard:
     environment of its own: no OS_* variables (python-freezerclient would
     prefer them to the user's token)."""
 
-    def __init__(self, venv, keystone_url, directory):
-        self.venv, self.directory = venv, directory
+    def __init__(self, installed, keystone_url, directory):
+        (self.venv, state), self.directory = installed, directory
         self.port = server_module.free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.log_path = directory / "dashboard.log"
         self.env = {"PATH": "/usr/bin:/bin", "HOME": str(directory),
                     "LANG": "C.UTF-8",
                     "DJANGO_SETTINGS_MODULE": "openstack_dashboard.settings",
-                    "DASHBOARD_STATE_DIR": str(venv.parent),
+                    "DASHBOARD_STATE_DIR": str(state),
                     "DASHBOARD_KEYSTONE_URL": keystone_url}
         assert not any(k.startswith("OS_") for k in self.env)
         self.proc = None
@@ -295,17 +297,17 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def dashboard_venv():
+def dashboard_install():
     return _ensure_dashboard()
 
 
 def test_the_dashboard_works_against_freezer_api(
-        keystone, dashboard_venv, tmp_path):  # noqa: F811
+        keystone, dashboard_install, tmp_path):  # noqa: F811
     (tmp_path / "server").mkdir()
     # The catalog names one port: wait for any other test using it.
     with agents.exclusive_port(ks.catalog_port()) as port:
         server = ks.start_server(tmp_path / "server", keystone, port=port)
-        dashboard = Dashboard(dashboard_venv, keystone.url, tmp_path)
+        dashboard = Dashboard(dashboard_install, keystone.url, tmp_path)
         driver = None
         try:
             dashboard.start()

@@ -1,6 +1,7 @@
 """tools.testenv.installs for real, in private directories: a venv of the
-real clients is built once (even when two callers ask at once), reused
-without a rebuild while it is current, built again when its stamp is stale;
+real clients is built once in the cache (even when two callers of two
+state directories ask at once), reused without a rebuild while it is
+current, built again when its stamp is stale;
 Apache's venv goes where the WSGI daemons can read it."""
 
 import concurrent.futures
@@ -24,24 +25,32 @@ def stamp(venv_dir):
     return pathlib.Path(venv_dir, ".freezer-testenv-stamp")
 
 
-def test_agents_ensure_is_idempotent_and_a_stale_stamp_rebuilds(tmp_path):
-    agents = installs.Agents(base=tmp_path)
+def test_agents_ensure_is_idempotent_and_a_stale_stamp_rebuilds(
+        tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FREEZER_TESTENV_CACHE", str(cache))
+    agents = installs.Agents(base=tmp_path / "one")
     assert not agents.installed()
     with pytest.raises(base.ServiceError, match="not ready"):
         agents.path(NAME)
     with pytest.raises(base.ServiceError, match="unknown venv"):
         agents.ensure("no-such-client")
 
-    # Two callers at once (pytest workers): one build, both get it.
+    # Two callers at once (pytest workers), of two state directories (two
+    # clones): one build in the cache, named by its recipe; both get it.
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         results = list(pool.map(
-            lambda _: installs.Agents(base=tmp_path).ensure(NAME), range(2)))
-    venv = tmp_path / "agents" / NAME
+            lambda where: installs.Agents(base=tmp_path / where).ensure(NAME),
+            ["one", "two"]))
+    venv = pathlib.Path(agents.venv(NAME).path)
+    assert venv.parent == cache / "venvs"
+    assert venv.name.startswith("agents-%s-" % NAME)
     assert results == [{NAME: str(venv)}] * 2
     assert (venv / "bin" / "freezer").exists()
-    log = tmp_path / "agents" / (NAME + ".log")
+    log = pathlib.Path(str(venv) + ".log")
     assert log.read_text().count("-m venv") == 1
     assert agents.path(NAME) == str(venv)
+    assert installs.Agents(base=tmp_path / "two").path(NAME) == str(venv)
 
     # Ready: nothing is rebuilt (a file of ours inside survives), fast.
     (venv / "kept").write_text("x")
@@ -53,8 +62,12 @@ def test_agents_ensure_is_idempotent_and_a_stale_stamp_rebuilds(tmp_path):
     assert stamp(venv).stat().st_mtime_ns == made
     assert log.read_text().count("-m venv") == 1
 
-    # A stamp that no longer matches (other pins, another Python): built
-    # again from scratch.
+    # Another recipe (other pins, another Python) is another directory;
+    # a venv whose stamp no longer matches its recipe (a build cut short,
+    # a file overwritten) is built again from scratch in place.
+    other = base.CachedVenv("agents-" + NAME, agents.pip_args(NAME),
+                            python=agents.python(), extra_stamp="other")
+    assert other.path != str(venv) and other.path.startswith(str(cache))
     stamp(venv).write_text("made from something else")
     with pytest.raises(base.ServiceError, match="not ready"):
         agents.path(NAME)
@@ -66,6 +79,19 @@ def test_agents_ensure_is_idempotent_and_a_stale_stamp_rebuilds(tmp_path):
 
     agents.clean(NAME)
     assert not venv.exists() and not log.exists()
+
+
+def test_the_cache_is_under_the_users_cache_unless_set(monkeypatch,
+                                                        tmp_path):
+    monkeypatch.delenv("FREEZER_TESTENV_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert base.cache_dir() == str(tmp_path / "xdg" / "freezer-api" /
+                                   "testenv")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert base.cache_dir() == os.path.expanduser(
+        "~/.cache/freezer-api/testenv")
+    monkeypatch.setenv("FREEZER_TESTENV_CACHE", "relative/cache")
+    assert base.cache_dir() == os.path.abspath("relative/cache")
 
 
 def test_every_client_venv_has_pins_and_a_program():

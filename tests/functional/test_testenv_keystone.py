@@ -1,7 +1,8 @@
 """tools.testenv.keystone.Keystone for real: a private Keystone (its own
 venv, database and keys under the test's directory) on free loopback
-ports, never the shared one on 35357. The venv and the bootstrap are made
-once for the module (about 80 s cold, with a warm pip cache)."""
+ports, never the shared one on 35357. The venv is the shared cache's
+(built once, by whoever needs it first: base.CachedVenv); the bootstrap is
+made once for the module (per pytest worker)."""
 
 import concurrent.futures
 import json

@@ -20,6 +20,7 @@ files of its own, whose tail a ``ServiceError`` quotes when they fail.
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import pwd
 import shutil
@@ -73,6 +74,17 @@ def base_dir():
     default <repo>/.data/testenv."""
     return os.path.abspath(setting("FREEZER_TESTENV_DIR",
                                    os.path.join(REPO, ".data", "testenv")))
+
+
+def cache_dir():
+    """Where what is built from pinned inputs alone is kept for every
+    clone and state directory of this user: FREEZER_TESTENV_CACHE, by
+    default $XDG_CACHE_HOME/freezer-api/testenv (~/.cache/...). Safe to
+    delete: what is missing is built again."""
+    default = os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+        "freezer-api", "testenv")
+    return os.path.abspath(setting("FREEZER_TESTENV_CACHE", default))
 
 
 def tail(path, lines=40):
@@ -519,14 +531,19 @@ class Installation(Service):
 class Venv:
     """A venv at ``path`` built from pip arguments, rebuilt when they (or
     the Python that made it) change: a stamp file, written last, records
-    what it was made from."""
+    what it was made from (its recipe)."""
 
     def __init__(self, path, pip_args, python=None, check=None,
                  extra_stamp=""):
-        self.path, self.pip_args = path, list(pip_args)
+        self._path, self.pip_args = path, list(pip_args)
         self.python_cmd = python or sys.executable
         self.check = check          # a program in bin/ that must exist
         self.extra_stamp = extra_stamp
+        self._recipe = None
+
+    @property
+    def path(self):
+        return self._path
 
     @property
     def python(self):
@@ -536,15 +553,20 @@ class Venv:
         return os.path.join(self.path, "bin", program)
 
     def _stamp(self):
-        version = subprocess.run(
-            [self.python_cmd, "-c", "import sys; print(sys.version)"],
-            capture_output=True, text=True).stdout
-        parts = [version] + self.pip_args + [self.extra_stamp]
-        for arg in self.pip_args:   # a requirements file's content counts
-            if os.path.isfile(arg):
-                with open(arg) as f:
-                    parts.append(f.read())
-        return "\n".join(parts)
+        """The recipe: the Python's version, the pip arguments, the
+        content of the requirements files among them and ``extra_stamp``
+        (read once per object)."""
+        if self._recipe is None:
+            version = subprocess.run(
+                [self.python_cmd, "-c", "import sys; print(sys.version)"],
+                capture_output=True, text=True).stdout
+            parts = [version] + self.pip_args + [self.extra_stamp]
+            for arg in self.pip_args:   # a requirements file's content
+                if os.path.isfile(arg):
+                    with open(arg) as f:
+                        parts.append(f.read())
+            self._recipe = "\n".join(parts)
+        return self._recipe
 
     def _stamp_file(self):
         return os.path.join(self.path, ".freezer-testenv-stamp")
@@ -585,3 +607,28 @@ class Venv:
             say(name, "%s ready in %.0f s"
                 % (self.path, time.monotonic() - began))
             return self.path
+
+
+class CachedVenv(Venv):
+    """A venv named by its recipe in the shared cache (cache_dir()/venvs/
+    NAME-HASH), built once for every clone and state directory that needs
+    the same one: only for venvs made from pinned requirements alone
+    (whatever is written into one afterwards must follow from its recipe
+    too). Other pins or another Python are another directory, so a clone
+    of an older commit keeps its own; one whose stamp does not match (a
+    build cut short) is built again in place."""
+
+    def __init__(self, name, pip_args, python=None, check=None,
+                 extra_stamp="", cache=None):
+        super().__init__(None, pip_args, python=python, check=check,
+                         extra_stamp=extra_stamp)
+        self.name = name
+        self.cache = cache
+
+    @property
+    def path(self):
+        if self._path is None:
+            digest = hashlib.sha256(self._stamp().encode()).hexdigest()
+            self._path = os.path.join(self.cache or cache_dir(), "venvs",
+                                      "%s-%s" % (self.name, digest[:16]))
+        return self._path

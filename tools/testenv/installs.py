@@ -22,14 +22,20 @@ def read(path):
         return f.read()
 
 
-def python_version(python):
-    return subprocess.run([python, "-c", "import sys; print(sys.version)"],
-                          capture_output=True, text=True).stdout
+def copy_atomically(source, target):
+    """Copy ``source`` to ``target`` so that a reader of ``target`` (a
+    dashboard of another clone sharing the venv) sees the old file or the
+    new one, never half of one."""
+    partial = "%s.%d.tmp" % (target, os.getpid())
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)
 
 
 class VenvSet(base.Installation):
-    """Several venvs of one kind under ``home``, one per name, built side
-    by side; ``ensure(*names)`` -> {name: directory}, ``path(name)``."""
+    """Several venvs of one kind, one per name, built side by side in the
+    shared cache (base.CachedVenv: made from pins alone, so every clone
+    and state directory uses the same); ``ensure(*names)`` -> {name:
+    directory}, ``path(name)``."""
 
     names = ()
 
@@ -56,8 +62,8 @@ class VenvSet(base.Installation):
         if name not in self._venvs:
             if self._python is None:
                 self._python = self.python()
-            self._venvs[name] = base.Venv(
-                os.path.join(self.home, name), self.pip_args(name),
+            self._venvs[name] = base.CachedVenv(
+                "%s-%s" % (self.name, name), self.pip_args(name),
                 python=self._python, check=self.program(name))
         return self._venvs[name]
 
@@ -66,7 +72,6 @@ class VenvSet(base.Installation):
         or stale, side by side; {name: directory}."""
         names = names or self.names
         venvs = [self.venv(name) for name in names]
-        base.private_dir(self.home)
         with concurrent.futures.ThreadPoolExecutor(len(venvs)) as pool:
             builds = [pool.submit(venv.ensure, "%s %s" % (self.name, name))
                       for name, venv in zip(names, venvs)]
@@ -97,7 +102,7 @@ class VenvSet(base.Installation):
 
 class Agents(VenvSet):
     """The real, unmodified clients of freezer-api, each in a venv of its
-    own under ``$FREEZER_TESTENV_DIR/agents/NAME``, every package pinned in
+    own (agents-NAME in the shared cache), every package pinned in
     tools/agents/NAME.txt and installed from a wheel, not byte-compiled
     (tools/agents/README.rst). AGENTS_PYTHON: a Python >= 3.10 for them
     (default python3.11, else python3)."""
@@ -124,7 +129,7 @@ class Agents(VenvSet):
 
 class Upstream(VenvSet):
     """Upstream freezer-api's releases from PyPI, each in a venv of its own
-    under ``$FREEZER_TESTENV_DIR/upstream/VERSION``, pinned by
+    (upstream-VERSION in the shared cache), pinned by
     tools/upstream/freezer-api-VERSION.txt (upstream, gunicorn, the MySQL
     and PostgreSQL drivers): for tests/functional/test_import_upstream.py
     and the benchmarks."""
@@ -298,9 +303,9 @@ class Apache(base.Installation):
 
 class Dashboard(base.Installation):
     """OpenStack Horizon with freezer-web-ui (pinned in
-    tools/dashboard/requirements.txt) in ``$FREEZER_TESTENV_DIR/dashboard/
-    venv``, configured by tools/dashboard/local_settings.py, its static
-    files collected and compressed; Debian's chromium and chromium-driver
+    tools/dashboard/requirements.txt) in a venv of the shared cache,
+    configured by tools/dashboard/local_settings.py, its static files
+    collected and compressed in ``$FREEZER_TESTENV_DIR/dashboard``; Debian's chromium and chromium-driver
     to drive it. For tests/functional/test_dashboard.py, which runs the
     server itself. DASHBOARD_PYTHON: a Python >= 3.10 for the venv
     (default python3.11, else python3)."""
@@ -320,10 +325,13 @@ class Dashboard(base.Installation):
         if self._venv is None:
             python = base.pick_python(10, base.setting("DASHBOARD_PYTHON"),
                                       "python3.11", "python3")
-            self._venv = base.Venv(
-                os.path.join(self.home, "venv"),
+            # configure() writes the settings into the venv: they are a
+            # part of its recipe, so that a shared venv holds one version.
+            self._venv = base.CachedVenv(
+                "dashboard",
                 ["--no-compile", "--only-binary", ":all:", "-r", self.PINS],
-                python=python, check="django-admin")
+                python=python, check="django-admin",
+                extra_stamp=read(self.SETTINGS))
         return self._venv
 
     @property
@@ -334,11 +342,10 @@ class Dashboard(base.Installation):
         return bool(shutil.which("chromium") and shutil.which("chromedriver"))
 
     def static_stamp(self):
-        """What the static files are made from: the settings, and what
-        the venv is made from (the pins, the Python)."""
+        """What the static files are made from: the settings, and the
+        venv they were configured in (its directory names its recipe)."""
         return hashlib.sha256("\n".join([
-            read(self.SETTINGS), read(self.PINS),
-            python_version(self.venv.python_cmd)]).encode()).hexdigest()
+            read(self.SETTINGS), self.venv.path]).encode()).hexdigest()
 
     def configured(self):
         try:
@@ -378,13 +385,13 @@ class Dashboard(base.Installation):
                       "%s: find freezer_ui" % self.name).stdout.strip()
         # Horizon reads local/local_settings.py and the plugins enabled in
         # local/enabled/ (freezer-web-ui's install guide copies the same).
-        shutil.copy(self.SETTINGS,
-                    os.path.join(site, "local", "local_settings.py"))
+        copy_atomically(self.SETTINGS,
+                        os.path.join(site, "local", "local_settings.py"))
         enabled = os.path.join(ui, "enabled")
         for name in sorted(os.listdir(enabled)):
             if name.startswith("_50") and name.endswith(".py"):
-                shutil.copy(os.path.join(enabled, name),
-                            os.path.join(site, "local", "enabled"))
+                copy_atomically(os.path.join(enabled, name),
+                                os.path.join(site, "local", "enabled", name))
         shutil.rmtree(self.static, ignore_errors=True)
         env = {"PATH": "/usr/bin:/bin", "HOME": self.home,
                "LANG": "C.UTF-8",

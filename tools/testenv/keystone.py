@@ -1,8 +1,9 @@
 """A real OpenStack Keystone on loopback for freezer-api's tests.
 
 Keystone 30.0.0 under gunicorn 27.0.1, in a venv of its own (every package
-pinned by tools/keystone/constraints.txt), with a SQLite database and
-fernet tokens in ``$FREEZER_TESTENV_DIR/keystone``; bootstrapped once,
+pinned by tools/keystone/constraints.txt; built once in the shared cache,
+base.cache_dir()), with a SQLite database and fernet tokens in
+``$FREEZER_TESTENV_DIR/keystone``; bootstrapped once,
 seeded with the fixtures of tools/keystone/seed.py on every start. See
 tools/keystone/README.rst.
 
@@ -98,8 +99,8 @@ class Keystone(base.Service):
     @property
     def venv(self):
         if self._venv is None:
-            self._venv = base.Venv(
-                self.path("venv"),
+            self._venv = base.CachedVenv(
+                "keystone",
                 ["-c", CONSTRAINTS, "keystone==" + KEYSTONE_VERSION,
                  "gunicorn==" + GUNICORN_VERSION],
                 python=base.pick_python(
@@ -163,11 +164,9 @@ class Keystone(base.Service):
         return base.http_ok(self.live_url())
 
     def install(self):
-        """The venv, unless our server runs (from it: a venv is rebuilt
-        from scratch, and the server would lose its files meanwhile)."""
+        """The venv (shared: base.CachedVenv)."""
         base.private_dir(self.home)
-        if not self.running():
-            self.venv.ensure(self.name, log=self.path("install.log"))
+        self.venv.ensure(self.name, log=self.path("install.log"))
 
     def start(self):
         """As Service.start, after replacing a server of ours that serves
