@@ -81,6 +81,27 @@ def test_agents_ensure_is_idempotent_and_a_stale_stamp_rebuilds(
     assert not venv.exists() and not log.exists()
 
 
+def test_two_clones_name_the_same_venv_and_other_pins_another(tmp_path):
+    """A pins file is a part of the recipe by its name and content, not by
+    the clone it is in."""
+    agents = installs.Agents(base=tmp_path)
+    pins = agents.pip_args(NAME)[-1]
+    clone = tmp_path / "clone" / "tools" / "agents"
+    clone.mkdir(parents=True)
+    copied = clone / os.path.basename(pins)
+    copied.write_text(pathlib.Path(pins).read_text())
+
+    def venv(pins_file):
+        return base.CachedVenv("agents-" + NAME,
+                               agents.pip_args(NAME)[:-1] + [str(pins_file)],
+                               python=agents.python(), cache=str(tmp_path))
+
+    assert venv(copied).path == venv(pins).path == agents.venv(NAME).path \
+        .replace(base.cache_dir(), str(tmp_path))
+    copied.write_text(copied.read_text() + "six==1.16.0\n")
+    assert venv(copied).path != venv(pins).path
+
+
 def test_the_cache_is_under_the_users_cache_unless_set(monkeypatch,
                                                         tmp_path):
     monkeypatch.delenv("FREEZER_TESTENV_CACHE", raising=False)

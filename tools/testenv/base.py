@@ -553,19 +553,24 @@ class Venv:
         return os.path.join(self.path, "bin", program)
 
     def _stamp(self):
-        """The recipe: the Python's version, the pip arguments, the
-        content of the requirements files among them and ``extra_stamp``
-        (read once per object)."""
+        """The recipe: the Python (version and executable), the pip
+        arguments (a file among them by its name and content, not its
+        directory: two clones of one commit have the same recipes) and
+        ``extra_stamp`` (read once per object)."""
         if self._recipe is None:
             version = subprocess.run(
-                [self.python_cmd, "-c", "import sys; print(sys.version)"],
+                [self.python_cmd, "-c",
+                 "import sys; print(sys.version, sys.executable)"],
                 capture_output=True, text=True).stdout
-            parts = [version] + self.pip_args + [self.extra_stamp]
-            for arg in self.pip_args:   # a requirements file's content
+            parts = [version]
+            for arg in self.pip_args:
                 if os.path.isfile(arg):
                     with open(arg) as f:
-                        parts.append(f.read())
-            self._recipe = "\n".join(parts)
+                        parts.append("%s:\n%s" % (os.path.basename(arg),
+                                                   f.read()))
+                else:
+                    parts.append(arg)
+            self._recipe = "\n".join(parts + [self.extra_stamp])
         return self._recipe
 
     def _stamp_file(self):
