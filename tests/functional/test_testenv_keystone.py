@@ -57,6 +57,7 @@ def token(url, user, password, project):
         return answer.headers["X-Subject-Token"], json.load(answer)
 
 
+@pytest.mark.long
 def test_start_reuse_environment_stop(keystone):
     url = keystone.start()
     assert url == "http://127.0.0.1:%d/v3" % keystone.port
@@ -122,6 +123,7 @@ def test_restarts_on_another_port(keystone):
     assert {e["url"] for e in identity["endpoints"]} == {url}
 
 
+@pytest.mark.long
 def test_restarts_one_that_does_not_answer(keystone):
     keystone.start()
     pid = keystone.pid()
