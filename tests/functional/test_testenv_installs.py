@@ -103,6 +103,32 @@ def test_two_clones_name_the_same_venv_and_other_pins_another(tmp_path):
     assert venv(copied).path != venv(pins).path
 
 
+def test_prune_deletes_the_venvs_unused_for_so_many_days(tmp_path):
+    venvs = tmp_path / "venvs"
+    old_enough = time.time() - 40 * 86400
+    for name, used in (("agents-cli-v1-aaaa", old_enough),
+                       ("keystone-bbbb", time.time()),
+                       ("upstream-18.0.0-cccc", old_enough)):
+        (venvs / name / "bin").mkdir(parents=True)
+        for path in (venvs / name, venvs / (name + ".lock"),
+                     venvs / (name + ".log")):
+            if not path.exists():
+                path.write_text("x")
+            os.utime(path, (used, used))
+    # A use of the old one today (its lock touched) keeps it.
+    os.utime(venvs / "upstream-18.0.0-cccc.lock")
+    assert base.prune_cache(30, cache=str(tmp_path)) == [
+        str(venvs / "agents-cli-v1-aaaa")]
+    assert sorted(os.listdir(venvs)) == [
+        "keystone-bbbb", "keystone-bbbb.lock", "keystone-bbbb.log",
+        "upstream-18.0.0-cccc", "upstream-18.0.0-cccc.lock",
+        "upstream-18.0.0-cccc.log"]
+    assert base.prune_cache(0, cache=str(tmp_path)) == [
+        str(venvs / "keystone-bbbb"), str(venvs / "upstream-18.0.0-cccc")]
+    assert os.listdir(venvs) == []
+    assert base.prune_cache(30, cache=str(tmp_path / "none")) == []
+
+
 def test_the_cache_is_under_the_users_cache_unless_set(monkeypatch,
                                                         tmp_path):
     monkeypatch.delenv("FREEZER_TESTENV_CACHE", raising=False)

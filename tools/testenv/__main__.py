@@ -8,6 +8,8 @@
     python -m tools.testenv env NAME...      `export` lines for the tests
     python -m tools.testenv list             the services' names
     python -m tools.testenv test [ARGS...]   `make test` (ARGS go to pytest)
+    python -m tools.testenv prune [DAYS]     delete the cached venvs unused
+                                             for DAYS days (30)
 
 Only URLs and `export` lines go to stdout; what the services say goes to
 stderr, so ``URL=$(python -m tools.testenv start postgres)`` works.
@@ -42,6 +44,15 @@ def main(argv):
     if command == "test":
         from tools.testenv import suite
         return suite.main(names)
+    if command == "prune" and len(names) <= 1:
+        try:
+            days = float(names[0]) if names else 30
+        except ValueError:
+            raise SystemExit("prune: DAYS must be a number, got %r"
+                             % names[0])
+        for path in base.prune_cache(days):
+            base.say("prune", "deleted %s" % path)
+        return 0
     try:
         if command == "start":
             results = parallel.start(_services(names))

@@ -630,6 +630,11 @@ class CachedVenv(Venv):
         self.name = name
         self.cache = cache
 
+    def ensure(self, name, log=None):
+        path = super().ensure(name, log=log)
+        os.utime(path + ".lock")    # its last use, for prune_cache
+        return path
+
     @property
     def path(self):
         if self._path is None:
@@ -637,3 +642,34 @@ class CachedVenv(Venv):
             self._path = os.path.join(self.cache or cache_dir(), "venvs",
                                       "%s-%s" % (self.name, digest[:16]))
         return self._path
+
+
+def prune_cache(days, cache=None):
+    """Delete the cached venvs (CachedVenv) no one has used for ``days``
+    days (each use touches its lock file), with their logs and locks; the
+    paths deleted, oldest first."""
+    venvs = os.path.join(cache or cache_dir(), "venvs")
+    try:
+        names = sorted(os.listdir(venvs))
+    except FileNotFoundError:
+        return []
+    cutoff = time.time() - days * 86400
+    unused = []
+    for name in names:
+        path = os.path.join(venvs, name)
+        if not os.path.isdir(path):
+            continue
+        marks = [p for p in (path + ".lock", path) if os.path.exists(p)]
+        last = max(os.stat(p).st_mtime for p in marks)
+        if last < cutoff:
+            unused.append((last, path))
+    deleted = []
+    for _last, path in sorted(unused):
+        with file_lock(path + ".lock", 60, what=path):
+            shutil.rmtree(path, ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path + ".log")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path + ".lock")
+        deleted.append(path)
+    return deleted
