@@ -553,14 +553,15 @@ class Venv:
         return os.path.join(self.path, "bin", program)
 
     def _stamp(self):
-        """The recipe: the Python (version and executable), the pip
+        """The recipe: the Python (its version and installation: a venv's
+        Python and its base Python are one), the pip
         arguments (a file among them by its name and content, not its
         directory: two clones of one commit have the same recipes) and
         ``extra_stamp`` (read once per object)."""
         if self._recipe is None:
             version = subprocess.run(
                 [self.python_cmd, "-c",
-                 "import sys; print(sys.version, sys.executable)"],
+                 "import sys; print(sys.version, sys.base_prefix)"],
                 capture_output=True, text=True).stdout
             parts = [version]
             for arg in self.pip_args:
