@@ -7,6 +7,7 @@ Apache's venv goes where the WSGI daemons can read it."""
 import concurrent.futures
 import os
 import pathlib
+import sys
 import tempfile
 import time
 
@@ -101,6 +102,12 @@ def test_two_clones_name_the_same_venv_and_other_pins_another(tmp_path):
         .replace(base.cache_dir(), str(tmp_path))
     copied.write_text(copied.read_text() + "six==1.16.0\n")
     assert venv(copied).path != venv(pins).path
+    # A venv's Python (a clone's .venv) and its base Python are one.
+    base_python = os.path.join(sys.base_prefix, "bin",
+                               "python%d.%d" % sys.version_info[:2])
+    assert sys.prefix != sys.base_prefix and os.path.exists(base_python)
+    assert base.CachedVenv("x", [], python=sys.executable).path == \
+        base.CachedVenv("x", [], python=base_python).path
 
 
 def test_prune_deletes_the_venvs_unused_for_so_many_days(tmp_path):
