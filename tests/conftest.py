@@ -13,7 +13,6 @@ other variables of ``python -m tools.testenv env keystone``; with
 ``FREEZER_TEST_REQUIRE_ALL=1`` a missing ``KEYSTONE_URL`` is an error too.
 """
 
-import itertools
 import os
 import uuid
 
@@ -47,41 +46,6 @@ def _backends():
 
 
 BACKENDS = _backends()
-
-
-def worksteal_lanes(items, workers, is_long):
-    """``items`` reordered for xdist's worksteal on ``workers`` workers,
-    which first hands each worker a contiguous share of the list (the
-    first len // workers to the first, and so on): every share starts
-    with its turn of the long tests, so that no worker is left with
-    several of them at the end while the others have nothing to steal."""
-    sizes, left = [], len(items)
-    for share in range(workers, 0, -1):
-        sizes.append(left // share)
-        left -= sizes[-1]
-    lanes = [[] for _ in sizes]
-    long_items = [item for item in items if is_long(item)]
-    short = iter(item for item in items if not is_long(item))
-    for turn, item in enumerate(long_items):
-        lanes[turn % workers].append(item)
-    for lane, size in zip(lanes, sizes):
-        # (A lane over its share, more long tests than room, keeps them:
-        # the shares only shift.)
-        lane.extend(itertools.islice(short, max(0, size - len(lane))))
-    ordered = [item for lane in lanes for item in lane]
-    ordered.extend(short)
-    return ordered
-
-
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist's worksteal (make test), the tests marked
-    ``long`` are spread over the workers' first shares (worksteal_lanes);
-    elsewhere the order is pytest's."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
-    if workers < 2 or getattr(config.option, "dist", None) != "worksteal":
-        return
-    items[:] = worksteal_lanes(
-        items, workers, lambda item: item.get_closest_marker("long"))
 
 
 def _require_services():

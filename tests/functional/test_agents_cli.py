@@ -65,7 +65,6 @@ class Cycle:
         return found.group(1)
 
 
-@pytest.mark.long
 @pytest.mark.parametrize("version", ["v2", "v1"])
 def test_cli_cycle(version, keystone, server,  # noqa: F811
                    agent_venvs, tmp_path):  # noqa: F811

@@ -80,7 +80,6 @@ def _schedule(job):
     return job["job_schedule"]
 
 
-@pytest.mark.long
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_two_agents_run_jobs_and_a_session(
         version, keystone, server, agent_venvs,  # noqa: F811
@@ -226,7 +225,6 @@ def test_two_agents_run_jobs_and_a_session(
         assert bob.status("GET", "/jobs/" + job_id) == 404
 
 
-@pytest.mark.long
 def test_a_central_scheduler_runs_two_projects_jobs_through_trusts(
         keystone, server, agent_venvs, tmp_path, schedulers):  # noqa: F811
     """freezer 19.0.0's scheduler with ``centralized_scheduler = true``,

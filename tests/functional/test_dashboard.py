@@ -301,7 +301,6 @@ def dashboard_install():
     return _ensure_dashboard()
 
 
-@pytest.mark.long
 def test_the_dashboard_works_against_freezer_api(
         keystone, dashboard_install, tmp_path):  # noqa: F811
     (tmp_path / "server").mkdir()

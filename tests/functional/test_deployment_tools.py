@@ -327,7 +327,6 @@ SERVED = {
 }
 
 
-@pytest.mark.long
 @pytest.mark.parametrize("name", sorted(SERVED))
 def test_wsgi_entry_points_find_freezer_conf(name, tmp_path):
     """Without FREEZER_API_CONFIG (mod_wsgi passes no environment), the

@@ -218,7 +218,6 @@ def _import_everywhere(seeded, tmp_path_factory):
     return problems
 
 
-@pytest.mark.long
 @pytest.mark.parametrize("version,database", STORES)
 def test_upstream_store_imports_into_every_backend(version, database,
                                                    tmp_path_factory):

@@ -156,7 +156,6 @@ def _fuzz(operation, base, http, seeds, examples, failures, statuses):
     return sent[0]
 
 
-@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_generated_requests_conform_to_the_document(live, version,

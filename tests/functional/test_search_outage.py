@@ -257,7 +257,6 @@ def _assert_error_body(headers, text, what):
     assert set(body) == {"title", "description"}, (what, body)
 
 
-@pytest.mark.long
 @pytest.mark.slow
 def test_search_engine_outage_is_503_with_retry_after_and_heals(
         private_node, tmp_path):

@@ -73,7 +73,6 @@ def _tempest_conf(keystone, log_file):  # noqa: F811
                 "region": keystone.region}
 
 
-@pytest.mark.long
 def test_freezer_tempest_plugin_api_suite(keystone, tmp_path):  # noqa: F811
     venv = agents.ensure_venvs("tempest")["tempest"]
     workspace = tmp_path / "tempest"

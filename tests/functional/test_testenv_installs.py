@@ -26,7 +26,6 @@ def stamp(venv_dir):
     return pathlib.Path(venv_dir, ".freezer-testenv-stamp")
 
 
-@pytest.mark.long
 def test_agents_ensure_is_idempotent_and_a_stale_stamp_rebuilds(
         tmp_path, monkeypatch):
     cache = tmp_path / "cache"

@@ -57,7 +57,6 @@ def token(url, user, password, project):
         return answer.headers["X-Subject-Token"], json.load(answer)
 
 
-@pytest.mark.long
 def test_start_reuse_environment_stop(keystone):
     url = keystone.start()
     assert url == "http://127.0.0.1:%d/v3" % keystone.port
@@ -123,7 +122,6 @@ def test_restarts_on_another_port(keystone):
     assert {e["url"] for e in identity["endpoints"]} == {url}
 
 
-@pytest.mark.long
 def test_restarts_one_that_does_not_answer(keystone):
     keystone.start()
     pid = keystone.pid()

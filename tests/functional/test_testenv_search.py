@@ -201,7 +201,6 @@ def test_a_node_serving_another_port_is_not_taken(nodes, tmp_path):
     assert node.status() and not base.port_in_use(other.port)
 
 
-@pytest.mark.long
 def test_lost_pid_file_kill_and_data_kept(nodes, tmp_path):
     node = nodes(search.OpenSearch, tmp_path)
     url = node.start()
@@ -228,7 +227,6 @@ def test_lost_pid_file_kill_and_data_kept(nodes, tmp_path):
     assert requests.get(url + "/kept", timeout=10).status_code == 404
 
 
-@pytest.mark.long
 def test_the_launcher_is_built_when_missing_or_older(tmp_path):
     node = search.OpenSearch(base=str(tmp_path), port=base.free_port())
     node.source = str(tmp_path / "opensearch-node")
@@ -258,7 +256,6 @@ def test_the_launcher_is_built_when_missing_or_older(tmp_path):
     assert not os.path.exists(stale) and os.listdir(lib)
 
 
-@pytest.mark.long
 def test_cluster_forms_survives_a_node_and_takes_it_back(tmp_path):
     """Three JVMs: the heaviest test here, run once."""
     http = [base.free_port() for _ in range(3)]
