@@ -185,7 +185,8 @@ def test_a_port_taken_by_another_process(nodes, tmp_path):
 def test_a_failed_start_says_why(nodes, tmp_path):
     node = nodes(search.OpenSearch, tmp_path,
                  java_opts="-XX:+FreezerNoSuchOption")
-    with pytest.raises(base.ServiceError, match="(?s)did not start.*"
+    with pytest.raises(base.ServiceError, match="(?s)did not start \\(exit "
+                       "status 1\\).*"
                        "Unrecognized VM option 'FreezerNoSuchOption'"):
         node.start()
     assert node.pid() is None and not base.port_in_use(node.port)

@@ -54,6 +54,20 @@ def _java_major(java):
     return int(found.group(1)) if found else None
 
 
+def _how_it_ended(process):
+    """How a launched JVM ended, in words (a start that failed says whether
+    it exited by itself or something killed it)."""
+    code = process.poll() if process is not None else None
+    if code is None:
+        return "its process had not exited"
+    if code < 0:
+        try:
+            return "killed by %s" % signal.Signals(-code).name
+        except ValueError:
+            return "killed by signal %d" % -code
+    return "exit status %d" % code
+
+
 def _newer_than(path, when):
     """Is ``path``, or a file below it, modified after ``when``?"""
     if os.path.isfile(path):
@@ -138,6 +152,7 @@ class SearchEngine(base.Service):
         self.source = os.path.join(REPO, "tools", self.engine + "-node")
         self._java = None       # (java, its home) once chosen
         self._launched = None   # the pid this start launched, while waiting
+        self._process = None    # its Popen (how it ended, if it did)
 
     @property
     def name(self):
@@ -381,7 +396,7 @@ class SearchEngine(base.Service):
         # the node while the JVM still boots.
         with open(self.pid_file, "w") as f:
             f.write("%d\n" % process.pid)
-        self._launched = process.pid
+        self._launched, self._process = process.pid, process
 
     def wait(self, timeout=None):
         launched = self._launched
@@ -400,10 +415,12 @@ class SearchEngine(base.Service):
                     % (exc, self.engine, self.node_log))
             if self._ours(launched):
                 self._halt(launched)
-            raise base.ServiceError("%s did not start: %s\n(its log: %s)" % (
-                self.title, exc, self.node_log))
+            raise base.ServiceError(
+                "%s did not start (%s): %s\n(its log: %s)" % (
+                    self.title, _how_it_ended(self._process), exc,
+                    self.node_log))
         finally:
-            self._launched = None
+            self._launched = self._process = None
 
     def provision(self):
         if not self.running():
