@@ -358,9 +358,13 @@ def _check_consistency(client, agents):
 @pytest.mark.alone
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_sigkill_of_workers_and_master_loses_no_acknowledged_write(
-        backend, private_postgres, tmp_path):
+        backend, private_postgres, tmp_path, request):
     url, drop = _database(backend, tmp_path, private_postgres)
+    request.addfinalizer(drop)
     server = server_module.Server(tmp_path, url).start()
+    # Stopped whatever fails, even an assertion on the restart (a server
+    # left running would load the tests after this one).
+    request.addfinalizer(server.stop)
     client = Client(server.base_url)
     client_id = PROJECT + "_faults-host"
     assert client.request("POST", "/clients", json={
@@ -406,17 +410,13 @@ def test_sigkill_of_workers_and_master_loses_no_acknowledged_write(
         stop.set()
         for agent in agents:
             agent.join()
-    try:
-        errors = [e for agent in agents for e in agent.errors]
-        assert not errors, errors[:5]
-        jobs, sessions = _check_consistency(client, agents)
-        assert jobs and sessions
-        assert len(killed) == 2
-        # The kills did cut requests short (else nothing was tested).
-        assert sum(agent.cut for agent in agents) > 0
-    finally:
-        server.stop()
-        drop()
+    errors = [e for agent in agents for e in agent.errors]
+    assert not errors, errors[:5]
+    jobs, sessions = _check_consistency(client, agents)
+    assert jobs and sessions
+    assert len(killed) == 2
+    # The kills did cut requests short (else nothing was tested).
+    assert sum(agent.cut for agent in agents) > 0
 
 
 # -- Keystone stopped while the server runs ------------------------------
