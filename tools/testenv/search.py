@@ -418,12 +418,12 @@ class SearchEngine(base.Service):
                     "%s\n(a node runs but is not healthy; stop it with "
                     "`python -m tools.testenv stop %s`; its log: %s)"
                     % (exc, self.engine, self.node_log))
-            ended = _how_it_ended(self._process)
-            if self._process.poll() is None or self._ours(launched):
-                self._halt(launched)    # never left booting behind
+            if self._ours(launched):
+                self._halt(launched)
             raise base.ServiceError(
                 "%s did not start (%s): %s\n(its log: %s)" % (
-                    self.title, ended, exc, self.node_log))
+                    self.title, _how_it_ended(self._process), exc,
+                    self.node_log))
         finally:
             self._launched = None
 
