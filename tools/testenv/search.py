@@ -152,7 +152,7 @@ class SearchEngine(base.Service):
         self.source = os.path.join(REPO, "tools", self.engine + "-node")
         self._java = None       # (java, its home) once chosen
         self._launched = None   # the pid this start launched, while waiting
-        self._process = None    # the Popen of the last node it launched
+        self._process = None    # its Popen (how it ended, if it did)
 
     @property
     def name(self):
@@ -306,12 +306,7 @@ class SearchEngine(base.Service):
             arg.endswith(self.engine + "-node.jar") for arg in argv)
 
     def pid(self):
-        """Our node's pid (the launcher's JVM), or None: the process this
-        object launched, while it lives (CI saw the pid file and /proc
-        miss a booting JVM under load), else the pid file's, else one
-        found in /proc."""
-        if self._process is not None and self._process.poll() is None:
-            return self._process.pid
+        """Our node's pid (the launcher's JVM), or None."""
         pid = base.read_pid(self.pid_file)
         if pid and self._ours(pid):
             return pid
@@ -425,7 +420,7 @@ class SearchEngine(base.Service):
                     self.title, _how_it_ended(self._process), exc,
                     self.node_log))
         finally:
-            self._launched = None
+            self._launched = self._process = None
 
     def provision(self):
         if not self.running():
