@@ -406,7 +406,13 @@ class SearchEngine(base.Service):
                 "the node of %s (pid %s) serves port %d, not %d; stop it "
                 "first" % (self.home, self.pid(), port, self.port))
         try:
-            super().wait(timeout)
+            # While a node this start launched boots, the Popen says
+            # whether it lives: its pid file and /proc entry were seen to
+            # miss a booting JVM under load ("exited during start-up" with
+            # the JVM alive).
+            base.wait_for(self.ready, timeout or self.timeout, self.name,
+                          process_alive=self._booting if launched else
+                          self.running, log=self.log_file)
         except base.ServiceError as exc:
             if launched is None:
                 raise base.ServiceError(
@@ -421,6 +427,9 @@ class SearchEngine(base.Service):
                     self.node_log))
         finally:
             self._launched = self._process = None
+
+    def _booting(self):
+        return self._process.poll() is None
 
     def provision(self):
         if not self.running():
