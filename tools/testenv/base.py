@@ -467,11 +467,12 @@ class Service:
                                              self.url()))
         return self.url()
 
-    def wait(self, timeout=None):
-        """Return once it answers; ServiceError when it exits first or
-        does not answer within ``timeout`` (default: the start timeout)."""
+    def wait(self, timeout=None, alive=None):
+        """Return once it answers; ServiceError when it exits first (by
+        ``alive()``, default ``running()``) or does not answer within
+        ``timeout`` (default: the start timeout)."""
         wait_for(self.ready, timeout or self.timeout, self.name,
-                 process_alive=self.running, log=self.log_file)
+                 process_alive=alive or self.running, log=self.log_file)
 
     def stop(self):
         """Stop it if it runs; succeeds when it does not."""

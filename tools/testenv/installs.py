@@ -96,6 +96,10 @@ class VenvSet(base.Installation):
     def installed(self):
         return all(self.venv(name).ready() for name in self.names)
 
+    def url(self):
+        """Where the venvs are (the shared cache's venvs directory)."""
+        return os.path.join(base.cache_dir(), "venvs")
+
     def install(self):
         self.ensure()
 
@@ -305,10 +309,11 @@ class Dashboard(base.Installation):
     """OpenStack Horizon with freezer-web-ui (pinned in
     tools/dashboard/requirements.txt) in a venv of the shared cache,
     configured by tools/dashboard/local_settings.py, its static files
-    collected and compressed in ``$FREEZER_TESTENV_DIR/dashboard``; Debian's chromium and chromium-driver
-    to drive it. For tests/functional/test_dashboard.py, which runs the
-    server itself. DASHBOARD_PYTHON: a Python >= 3.10 for the venv
-    (default python3.11, else python3)."""
+    collected and compressed in ``$FREEZER_TESTENV_DIR/dashboard``;
+    Debian's chromium and chromium-driver to drive it. For
+    tests/functional/test_dashboard.py, which runs the server itself.
+    DASHBOARD_PYTHON: a Python >= 3.10 for the venv (default python3.11,
+    else python3)."""
 
     name = "dashboard"
     TOOLS = os.path.join(base.REPO, "tools", "dashboard")

@@ -410,9 +410,7 @@ class SearchEngine(base.Service):
             # whether it lives: its pid file and /proc entry were seen to
             # miss a booting JVM under load ("exited during start-up" with
             # the JVM alive).
-            base.wait_for(self.ready, timeout or self.timeout, self.name,
-                          process_alive=self._booting if launched else
-                          self.running, log=self.log_file)
+            super().wait(timeout, alive=self._booting if launched else None)
         except base.ServiceError as exc:
             if launched is None:
                 raise base.ServiceError(
